@@ -1,0 +1,3 @@
+from stylecast.cli import main
+
+raise SystemExit(main())

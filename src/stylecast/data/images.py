@@ -1,0 +1,207 @@
+"""Still images for training: finding, decoding, and random crops of content photos.
+
+Images are decoded once with Pillow (EXIF orientation applied) and kept in memory as ``uint8``
+tensors; every random choice a sampler makes is drawn from a caller-supplied ``torch.Generator``
+so that the same generator state reproduces the same batch (exact checkpoint resume).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from stylecast.data._sampling import check_shard, crop_resize_flip, randint, uniform
+from stylecast.errors import InputError
+
+IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+# Area of a content crop as a fraction of the largest square that fits the image, and its aspect
+# ratio (width / height) before it is squashed to a square: the ranges of torchvision's
+# RandomResizedCrop, narrowed at the low end so a crop keeps enough context for the content loss.
+CROP_AREA_RANGE = (0.35, 1.0)
+CROP_ASPECT_RANGE = (3.0 / 4.0, 4.0 / 3.0)
+
+
+def list_images(folder: str | Path, recursive: bool = True) -> list[Path]:
+    """All image files under ``folder`` (extensions in ``IMAGE_EXTENSIONS``), sorted by path.
+
+    Hidden files (name starting with ``.``, e.g. macOS ``._x.jpg`` resource forks) are skipped.
+
+    Raises:
+        InputError: the folder does not exist, is not a folder, or holds no images.
+    """
+    root = Path(folder).expanduser()
+    if not root.exists():
+        raise InputError(f"image folder {str(root)!r} does not exist: check the path")
+    if not root.is_dir():
+        raise InputError(f"{str(root)!r} is not a folder: pass the folder that holds the images")
+    candidates = root.rglob("*") if recursive else root.iterdir()
+    found = sorted(
+        path for path in candidates
+        if path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and path.is_file()
+    )
+    if not found:
+        where = "in or below" if recursive else "in"
+        raise InputError(
+            f"no images ({', '.join(IMAGE_EXTENSIONS)}) found {where} {str(root)!r}: "
+            "add images there or point to another folder"
+        )
+    return found
+
+
+def _open_rgb(path: str | Path, draft_side: int | None = None) -> Image.Image:
+    """Decode ``path`` to an upright RGB Pillow image.
+
+    ``draft_side`` lets JPEG decoding skip resolution it would throw away (DCT scaling): the result
+    keeps both sides at least ``draft_side``.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"image {str(file)!r} does not exist: check the path")
+    try:
+        with warnings.catch_warnings():
+            # A truncated or odd file should surface as our error, not as a stray warning.
+            warnings.simplefilter("ignore")
+            with Image.open(file) as opened:
+                if draft_side is not None:
+                    opened.draft("RGB", (draft_side, draft_side))
+                upright = ImageOps.exif_transpose(opened)
+                rgb = upright.convert("RGB")
+                rgb.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise InputError(
+            f"cannot read image {str(file)!r} ({error}): re-export it as PNG or JPEG, or remove it"
+        ) from error
+    return rgb
+
+
+def load_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
+    """Decode an image file to RGB.
+
+    Args:
+        path: an image file Pillow can read.
+        max_side: if given, shrink (never enlarge) so the longer side is at most this, keeping aspect.
+
+    Returns:
+        ``uint8`` array ``(H, W, 3)``, RGB, EXIF orientation applied.
+
+    Raises:
+        InputError: the file is missing, unreadable or corrupt.
+    """
+    if max_side is not None and max_side < 1:
+        raise InputError(f"max_side must be a positive number of pixels, not {max_side}")
+    image = _open_rgb(path, draft_side=None)
+    if max_side is not None and max(image.size) > max_side:
+        image = _resize_keep_aspect(image, max_side / max(image.size))
+    return np.asarray(image, dtype=np.uint8).copy()
+
+
+def load_short_side(path: str | Path, short_side: int) -> np.ndarray:
+    """Decode an image and resize it (up or down, keeping aspect) so its shorter side is ``short_side``.
+
+    Returns:
+        ``uint8`` array ``(H, W, 3)`` RGB with ``min(H, W) == short_side``.
+    """
+    image = _open_rgb(path, draft_side=short_side)
+    return np.asarray(_resize_short_side(image, short_side), dtype=np.uint8).copy()
+
+
+def _resize_keep_aspect(image: Image.Image, factor: float) -> Image.Image:
+    width, height = image.size
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _resize_short_side(image: Image.Image, short_side: int) -> Image.Image:
+    width, height = image.size
+    if min(width, height) == short_side:
+        return image
+    factor = short_side / min(width, height)
+    # Round the longer side but pin the shorter one, so it is exactly short_side.
+    if width <= height:
+        size = (short_side, max(1, round(height * factor)))
+    else:
+        size = (max(1, round(width * factor)), short_side)
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """``uint8`` ``(H, W, 3)`` array to a ``float32`` tensor ``(3, H, W)`` in ``[0, 1]``."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected a uint8 (H, W, 3) array, got {image.dtype} {image.shape}")
+    return _to_chw_uint8(image).float().div_(255.0)
+
+
+def _to_chw_uint8(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous()
+
+
+class ContentImages:
+    """Content photos held in memory (decoded once), for random resized crops + horizontal flips.
+
+    Each image is resized (keeping aspect) so its shorter side is ``short_side`` and kept as
+    ``uint8``: about ``3 * short_side**2 * aspect`` bytes per image (~0.3 MB at 256 px, 4:3).
+    """
+
+    def __init__(self, roots: Sequence[str | Path], short_side: int,
+                 shard: tuple[int, int] = (0, 1)) -> None:
+        """Load every image under ``roots`` (folders, searched recursively, or image files).
+
+        ``shard=(rank, world)`` keeps only images whose index in the sorted list is
+        ``rank`` modulo ``world``, so data-parallel workers see disjoint images.
+        """
+        if short_side < 8:
+            raise InputError(f"short_side must be at least 8 pixels, not {short_side}")
+        if isinstance(roots, (str, Path)):
+            roots = [roots]
+        rank, world = check_shard(shard)
+        paths: list[Path] = []
+        for root in roots:
+            root_path = Path(root).expanduser()
+            if root_path.is_file():
+                paths.append(root_path)
+            else:
+                paths.extend(list_images(root_path))
+        self.short_side = short_side
+        self.paths = paths[rank::world]
+        if not self.paths:
+            raise InputError(
+                f"shard {rank} of {world} got no content images out of {len(paths)}: "
+                "add images or use fewer workers"
+            )
+        self._images = [_to_chw_uint8(load_short_side(path, short_side)) for path in self.paths]
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def sample(self, batch: int, size: int, generator: torch.Generator) -> torch.Tensor:
+        """A batch of random resized crops with random horizontal flips.
+
+        The crop area is a fraction in ``CROP_AREA_RANGE`` of the largest square that fits the
+        image (``short_side**2``) with aspect ratio in ``CROP_ASPECT_RANGE`` (log-uniform), clipped
+        to the image. Every random choice comes from ``generator`` (a CPU generator), so the same
+        generator state gives the same batch.
+
+        Returns:
+            ``float32`` ``(batch, 3, size, size)`` in ``[0, 1]``, on the CPU.
+        """
+        out = torch.empty(batch, 3, size, size)
+        log_low, log_high = (math.log(a) for a in CROP_ASPECT_RANGE)
+        for i in range(batch):
+            image = self._images[randint(generator, len(self._images))]
+            _, height, width = image.shape
+            area = uniform(generator, *CROP_AREA_RANGE) * min(height, width) ** 2
+            aspect = math.exp(uniform(generator, log_low, log_high))
+            crop_w = min(width, max(1, round(math.sqrt(area * aspect))))
+            crop_h = min(height, max(1, round(math.sqrt(area / aspect))))
+            top = randint(generator, height - crop_h + 1)
+            left = randint(generator, width - crop_w + 1)
+            flip = uniform(generator, 0.0, 1.0) < 0.5
+            out[i] = crop_resize_flip(image, top, left, crop_h, crop_w, size, flip)
+        return out

@@ -1,0 +1,118 @@
+"""The stylecast model file: one ``.safetensors`` file with JSON metadata in its header.
+
+The metadata (under the header key ``stylecast``) holds the format version, the generator's
+architecture, the styles with their credits and the training config. Reading needs only numpy and
+safetensors (the light runtime has no torch); nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stylecast.errors import ModelFileError
+
+FORMAT_NAME = "stylecast-model"
+FORMAT_VERSION = 1
+METADATA_KEY = "stylecast"
+# The largest header safetensors allows; anything bigger is not a model file of ours.
+_MAX_HEADER = 100_000_000
+
+
+def _sniff(path: Path) -> None:
+    """Reject files that are not safetensors with a message naming what they look like."""
+    if not path.exists():
+        raise ModelFileError(f"model file {path} does not exist: check the path, or omit --model to use "
+                             "the default model")
+    if path.is_dir():
+        raise ModelFileError(f"{path} is a folder, not a model file: give the path of a .safetensors file")
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if not head:
+        raise ModelFileError(f"model file {path} is empty: re-export it with `stylecast train` or "
+                             "re-download it")
+    if head[:1] == b"\x80" or head[:2] == b"PK":
+        raise ModelFileError(
+            f"{path} is a pickle/PyTorch checkpoint, which stylecast never unpickles for safety: "
+            "give a .safetensors model file (a training run writes model.safetensors next to its "
+            "checkpoints)")
+    if len(head) < 9:
+        raise ModelFileError(f"model file {path} is truncated: re-export or re-download it")
+    (header_len,) = struct.unpack("<Q", head[:8])
+    if header_len > _MAX_HEADER or head[8:9] != b"{":
+        raise ModelFileError(f"{path} is not a safetensors model file: give a model written by "
+                             "`stylecast train`")
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """Validate and return the JSON metadata of a model file without loading its tensors."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    _sniff(path)
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            raw = (handle.metadata() or {}).get(METADATA_KEY)
+    except Exception as error:  # safetensors raises its own types for truncation and bad headers
+        raise ModelFileError(f"model file {path} is damaged or truncated ({error}): re-export or "
+                             "re-download it") from error
+    if raw is None:
+        raise ModelFileError(f"{path} is a safetensors file but not a stylecast model (no '{METADATA_KEY}' "
+                             "metadata): give a model written by `stylecast train`")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ModelFileError(f"the metadata of {path} is not valid JSON: re-export the model") from error
+    if meta.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path} is not a stylecast model file: give a model written by `stylecast train`")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} uses model format version {version}, but this stylecast reads version "
+            f"{FORMAT_VERSION}: upgrade stylecast (`pip install -U stylecast`) or re-export the model "
+            "with this version")
+    return dict(meta)
+
+
+def read_model_file(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Return ``(tensors as float32 numpy arrays, metadata)``."""
+    from safetensors.numpy import load_file
+
+    meta = read_metadata(path)
+    try:
+        tensors = load_file(str(path))
+    except Exception as error:
+        raise ModelFileError(f"model file {path} is damaged or truncated ({error}): re-export or "
+                             "re-download it") from error
+    return {k: v.astype(np.float32, copy=False) for k, v in tensors.items()}, meta
+
+
+def write_model_file(path: str | Path, tensors: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> Path:
+    """Write tensors and metadata atomically (temporary name in the same folder, then rename)."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    full_meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **meta}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, tmp,
+                  metadata={METADATA_KEY: json.dumps(full_meta, sort_keys=True)})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def default_model_path() -> Path:
+    """The model shipped inside the package."""
+    return Path(__file__).parent / "zoo" / "default.safetensors"

@@ -1,0 +1,183 @@
+"""G(C_c, C_s): the fast stylization network.
+
+G's own light encoder computes the content features C_c of the frame (E is far too slow to run per
+frame); the style enters as a style code (see ``style.py``) that sets the scale and shift of every
+normalisation layer (conditional instance normalisation, Dumoulin et al. 2017). Blending codes
+therefore blends styles.
+
+Shape of the network, chosen for CPU speed (DESIGN.md: memory traffic of full-size activations sets
+the pace, so full-resolution layers are few and thin):
+
+    frame (B,3,H,W) -> 3x3 conv s2 (H/2) -> depthwise-separable s2 (H/4)
+      -> N residual blocks of depthwise-separable convs at H/4
+      -> nearest x2 + depthwise-separable (H/2, + skip from the stem)
+      -> nearest x2, concat the frame, 3x3 conv -> RGB (B,3,H,W) in [0, 1]
+
+Any H x W works: inputs are padded to a multiple of 4 inside and cropped back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    stem_channels: int = 32      # at H/2
+    channels: int = 64           # at H/4, in the residual blocks
+    blocks: int = 5
+    block_kernel: int = 3        # depthwise kernel in the residual blocks
+    decoder_channels: int = 16   # at H/2 before the last upsampling
+    code_dim: int = 64           # length of a style code
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class CondInstanceNorm(nn.Module):
+    """Instance normalisation whose per-channel scale and shift come from the style code.
+
+    ``forward(x, gamma, beta)``: x ``(B, C, H, W)``, gamma and beta ``(B, C)``.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        # One fused op (ONNX InstanceNormalization); autocast runs it in float32, which keeps the
+        # variance of near-flat regions accurate under bf16.
+        normed = F.instance_norm(x, eps=1e-5)
+        return normed * gamma[:, :, None, None].to(normed.dtype) + beta[:, :, None, None].to(normed.dtype)
+
+
+class SeparableConv(nn.Module):
+    """Depthwise k x k then pointwise 1 x 1.
+
+    Zero padding inside the convolution: a separate reflect-pad pass costs a full memory round
+    trip per layer at inference, and the normalisation that follows hides the border.
+    """
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(cin, cin, kernel, stride=stride, padding=kernel // 2, groups=cin,
+                                   bias=False)
+        self.pointwise = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int, kernel: int) -> None:
+        super().__init__()
+        self.conv1 = SeparableConv(channels, channels, kernel)
+        self.norm1 = CondInstanceNorm(channels)
+        self.conv2 = SeparableConv(channels, channels, kernel)
+        self.norm2 = CondInstanceNorm(channels)
+
+    def forward(self, x: torch.Tensor, params: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        y = torch.relu(self.norm1(self.conv1(x), *params[0]))
+        y = self.norm2(self.conv2(y), *params[1])
+        return x + y
+
+
+class Generator(nn.Module):
+    """G: ``forward(frame, code) -> stylized``.
+
+    Args (forward):
+        frame: RGB ``(B, 3, H, W)`` in [0, 1], any H, W >= 4.
+        code: style codes ``(B, code_dim)`` (or ``(1, code_dim)``, broadcast over the batch).
+
+    Returns:
+        RGB ``(B, 3, H, W)`` in [0, 1]. ``return_features=True`` also returns the H/4 features
+        after the residual blocks, ``(B, channels, ceil(H/4), ceil(W/4))``, for the feature-level
+        temporal loss.
+    """
+
+    def __init__(self, config: GeneratorConfig | None = None) -> None:
+        super().__init__()
+        cfg = config or GeneratorConfig()
+        self.config = cfg
+        self.stem = nn.Conv2d(3, cfg.stem_channels, 3, stride=2, padding=1)
+        self.stem_norm = CondInstanceNorm(cfg.stem_channels)
+        self.down = SeparableConv(cfg.stem_channels, cfg.channels, 3, stride=2)
+        self.down_norm = CondInstanceNorm(cfg.channels)
+        self.blocks = nn.ModuleList(ResidualBlock(cfg.channels, cfg.block_kernel) for _ in range(cfg.blocks))
+        self.up = SeparableConv(cfg.channels, cfg.stem_channels, 3)
+        self.up_norm = CondInstanceNorm(cfg.stem_channels)
+        self.squeeze = nn.Conv2d(cfg.stem_channels, cfg.decoder_channels, 1)
+        self.head = nn.Conv2d(cfg.decoder_channels + 3, 3, 3, padding=1, padding_mode="replicate")
+        # One linear map from the code to every normalisation layer's (gamma, beta): blending codes
+        # is then exactly blending the normalisation parameters.
+        self.norm_channels = [cfg.stem_channels, cfg.channels] + [cfg.channels] * (2 * cfg.blocks) + [
+            cfg.stem_channels]
+        self.modulation = nn.Linear(cfg.code_dim, 2 * sum(self.norm_channels))
+        nn.init.normal_(self.modulation.weight, std=0.02)
+        nn.init.zeros_(self.modulation.bias)
+
+    def norm_params(self, code: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Split the modulation into ``[(gamma, beta), ...]``, one pair per normalisation layer."""
+        flat = self.modulation(code.float())
+        params = []
+        offset = 0
+        for channels in self.norm_channels:
+            gamma = 1.0 + flat[:, offset:offset + channels]
+            beta = flat[:, offset + channels:offset + 2 * channels]
+            params.append((gamma, beta))
+            offset += 2 * channels
+        return params
+
+    def forward(self, frame: torch.Tensor, code: torch.Tensor,
+                return_features: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        height, width = frame.shape[-2:]
+        pad_h, pad_w = (-height) % 4, (-width) % 4
+        params = self.norm_params(code)
+        padded = F.pad(frame, (0, pad_w, 0, pad_h), mode="replicate") * 2.0 - 1.0  # zero-centred
+        s = torch.relu(self.stem_norm(self.stem(padded), *params[0]))
+        x = torch.relu(self.down_norm(self.down(s), *params[1]))
+        for index, block in enumerate(self.blocks):
+            x = block(x, params[2 + 2 * index: 4 + 2 * index])
+        features = x
+        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        x = torch.relu(self.up_norm(self.up(x), *params[-1]) + s)
+        x = torch.relu(self.squeeze(x))
+        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        x = torch.cat([x, padded.to(x.dtype)], dim=1)
+        x = self.head(x)
+        out = torch.sigmoid(x[:, :, :height, :width])
+        if return_features:
+            return out, features
+        return out
+
+
+def count_macs(model: nn.Module, *inputs: torch.Tensor) -> int:
+    """Multiply-accumulates of one forward pass over convolutions and linear layers."""
+    total = 0
+
+    def conv_hook(module: nn.Conv2d, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        kernel = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+        total += output.numel() * kernel
+
+    def linear_hook(module: nn.Linear, _inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        total += output.numel() * module.in_features
+
+    handles = []
+    for sub in model.modules():
+        if isinstance(sub, nn.Conv2d):
+            handles.append(sub.register_forward_hook(conv_hook))
+        elif isinstance(sub, nn.Linear):
+            handles.append(sub.register_forward_hook(linear_hook))
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total

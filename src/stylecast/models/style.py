@@ -1,0 +1,167 @@
+"""Style codes: the trained bank, blends, and the style encoder for unseen paintings.
+
+A style code is a ``(code_dim,)`` vector; G maps it linearly to every normalisation layer's scale
+and shift. Codes come from
+  (a) the bank: one trained code per shipped style, with its credits;
+  (b) a blend: a convex combination of codes (``starry_night:0.7,great_wave:0.3``);
+  (c) the style encoder: E's channel statistics of any style image, mapped to a code by a small MLP
+      trained alongside the bank (instant codes for unseen styles, refined later by adaptation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from stylecast.errors import StyleError
+from stylecast.models.generator import Generator, GeneratorConfig
+
+# Layers whose per-channel mean and standard deviation describe a style (as in AdaIN, Huang &
+# Belongie 2017); 64 + 128 + 256 + 512 channels, two statistics each.
+STYLE_STAT_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+STYLE_STAT_DIM = 2 * (64 + 128 + 256 + 512)
+
+
+@dataclass
+class StyleInfo:
+    """Who made a style and where its image comes from."""
+
+    name: str
+    artist: str = ""
+    title: str = ""
+    year: str = ""
+    credit: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> StyleInfo:
+        known = {k: str(data[k]) for k in ("name", "artist", "title", "year", "credit") if k in data}
+        extra = data.get("extra") or {}
+        return cls(**known, extra=dict(extra) if isinstance(extra, Mapping) else {})  # type: ignore[arg-type]
+
+
+def style_statistics(features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Per-channel log-mean and log-std of E's features at ``STYLE_STAT_LAYERS``.
+
+    Args:
+        features: ``{layer: (B, C, H, W)}`` non-negative (post-ReLU) activations.
+
+    Returns:
+        ``(B, STYLE_STAT_DIM)`` float32; ``log1p`` keeps relu4_1's large values on the scale of
+        relu1_1's small ones.
+    """
+    parts = []
+    for layer in STYLE_STAT_LAYERS:
+        feat = features[layer].float().flatten(2)
+        parts.append(torch.log1p(feat.mean(dim=2)))
+        parts.append(torch.log1p(feat.std(dim=2, unbiased=False)))
+    return torch.cat(parts, dim=1)
+
+
+class StyleEncoder(nn.Module):
+    """MLP from style statistics ``(B, STYLE_STAT_DIM)`` to style codes ``(B, code_dim)``."""
+
+    def __init__(self, code_dim: int, hidden: int = 256) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(STYLE_STAT_DIM, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, code_dim),
+        )
+
+    def forward(self, stats: torch.Tensor) -> torch.Tensor:
+        return self.net(stats.float())
+
+
+def parse_blend(spec: str) -> list[tuple[str, float]]:
+    """Parse ``"a:0.7,b:0.3"`` (or ``"a"``) into ``[("a", 0.7), ("b", 0.3)]``, weights summing to 1.
+
+    A part without ``:weight`` gets weight 1 before normalisation. Windows drive letters and other
+    colons inside paths are kept: only a trailing ``:number`` is read as a weight.
+    """
+    parts: list[tuple[str, float]] = []
+    for raw in spec.split(","):
+        raw = raw.strip()
+        if not raw:
+            continue
+        name, weight = raw, 1.0
+        head, sep, tail = raw.rpartition(":")
+        if sep and head:
+            try:
+                weight = float(tail)
+                name = head
+            except ValueError:
+                pass
+        if weight < 0 or weight != weight:
+            raise StyleError(f"style weight {tail!r} in {spec!r} must be a non-negative number, "
+                             "e.g. 'starry_night:0.7,great_wave:0.3'")
+        parts.append((name.strip(), weight))
+    if not parts:
+        raise StyleError("empty style: give a style name, a style image, or a blend such as "
+                         "'starry_night:0.7,great_wave:0.3' (see `stylecast styles`)")
+    total = sum(weight for _, weight in parts)
+    if total <= 0:
+        raise StyleError(f"the weights in {spec!r} add up to 0: give at least one positive weight")
+    return [(name, weight / total) for name, weight in parts]
+
+
+def blend_codes(codes: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
+    """Convex combination of codes ``(K, D)`` with ``K`` weights, returned as ``(1, D)``."""
+    w = torch.tensor(list(weights), dtype=codes.dtype, device=codes.device)
+    w = w / w.sum()
+    return (w[:, None] * codes).sum(dim=0, keepdim=True)
+
+
+class StyleNet(nn.Module):
+    """G together with its style bank and style encoder: everything a model file holds.
+
+    ``forward(frames, style_ids, style_stats, use_encoder)`` is the training path, so that DDP sees
+    one module whose every parameter is used each step:
+        frames ``(B, 3, H, W)`` in [0, 1]; style_ids ``(B,)`` long; style_stats
+        ``(B, STYLE_STAT_DIM)`` statistics of a crop of each sample's style image; use_encoder
+        ``(B,)`` bool, where the encoder's code replaces the bank's.
+    Returns ``(stylized (B,3,H,W), features (B,C,H/4,W/4), bank_codes (B,D), encoder_codes (B,D))``.
+    """
+
+    def __init__(self, styles: Sequence[StyleInfo], config: GeneratorConfig | None = None,
+                 encoder_hidden: int = 256) -> None:
+        super().__init__()
+        self.generator = Generator(config)
+        code_dim = self.generator.config.code_dim
+        self.styles: list[StyleInfo] = list(styles)
+        # Small random codes: every style starts near the plain instance-normalised network.
+        self.bank = nn.Parameter(torch.randn(len(self.styles), code_dim) * 0.5)
+        self.encoder = StyleEncoder(code_dim, encoder_hidden)
+        self.encoder_hidden = encoder_hidden
+
+    @property
+    def config(self) -> GeneratorConfig:
+        return self.generator.config
+
+    @property
+    def names(self) -> list[str]:
+        return [style.name for style in self.styles]
+
+    def index_of(self, name: str) -> int:
+        names = self.names
+        if name in names:
+            return names.index(name)
+        matches = [i for i, n in enumerate(names) if n.startswith(name)]
+        if len(matches) == 1:
+            return matches[0]
+        raise StyleError(f"unknown style {name!r}: choose one of {', '.join(names)} "
+                         "(`stylecast styles` lists them) or give a style image path")
+
+    def forward(self, frames: torch.Tensor, style_ids: torch.Tensor, style_stats: torch.Tensor,
+                use_encoder: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        bank_codes = self.bank[style_ids]
+        encoder_codes = self.encoder(style_stats)
+        codes = torch.where(use_encoder[:, None], encoder_codes, bank_codes)
+        stylized, features = self.generator(frames, codes, return_features=True)
+        return stylized, features, bank_codes, encoder_codes

@@ -1,0 +1,48 @@
+"""Training checkpoints: everything needed to resume exactly, written atomically.
+
+Checkpoints are our own files, read back with ``torch.load(weights_only=True)`` (a restricted
+unpickler that only rebuilds tensors and plain containers). Model files for users are safetensors.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stylecast.errors import InputError
+
+CHECKPOINT_VERSION = 1
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save({"checkpoint_version": CHECKPOINT_VERSION, **state}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"checkpoint {path} does not exist: give the checkpoint.pt of an earlier run "
+                         "(in its --out folder)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise InputError(f"checkpoint {path} cannot be read ({error}): it is damaged or not a stylecast "
+                         "checkpoint; resume from another one or start afresh") from error
+    if not isinstance(state, dict) or state.get("checkpoint_version") != CHECKPOINT_VERSION:
+        raise InputError(f"checkpoint {path} is not a stylecast checkpoint of version {CHECKPOINT_VERSION}: "
+                         "start a new run without --resume")
+    return state

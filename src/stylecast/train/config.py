@@ -1,0 +1,168 @@
+"""Training configuration: one dataclass tree, loaded from TOML, overridable from the CLI.
+
+Every default lives here (the one source of defaults); recipes in ``configs/`` say where each
+number comes from.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from stylecast.errors import InputError
+from stylecast.models.generator import GeneratorConfig
+
+
+@dataclass
+class StyleEntry:
+    path: str
+    name: str = ""
+    artist: str = ""
+    title: str = ""
+    year: str = ""
+    credit: str = ""
+
+
+@dataclass
+class DataConfig:
+    content: list[str] = field(default_factory=list)   # folders of content photos
+    clips: list[str] = field(default_factory=list)     # video files or folders (real motion, DIS flow)
+    clip_probability: float = 0.25                     # share of steps that use real clip pairs
+    clip_cache: str = "cache/flow"                     # where DIS flow is cached
+    size: int = 256                                    # training crop side
+    batch: int = 4
+    style_size: int = 256                              # shorter side of the style image for its targets
+    d_crop: int = 128                                  # side of D's real and fake crops
+    content_short_side: int = 320                      # photos are held in memory at this size
+    styles: list[StyleEntry] = field(default_factory=list)
+
+
+@dataclass
+class LossConfig:
+    content_weight: float = 1.0
+    style_weight: float = 1.0
+    adv_weight: float = 0.05
+    tv_weight: float = 1.0
+    temporal_weight: float = 1.0
+    temporal_feature_weight: float = 1.0
+    encoder_weight: float = 1.0
+    gan_mode: str = "bce"
+    content_layer: str = "relu4_1"
+    style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
+    style_layer_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
+    encoder_probability: float = 0.25                  # share of samples stylized with encoder codes
+
+
+@dataclass
+class OptimConfig:
+    g_lr: float = 1e-3
+    d_lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    warmup_steps: int = 0                              # steps before D and the adversarial loss start
+
+
+@dataclass
+class RunConfig:
+    steps: int = 1000
+    seed: int = 0
+    precision: str = "bf16"                            # "bf16" (autocast) or "fp32"
+    channels_last: bool = True
+    checkpoint_minutes: float = 5.0
+    log_every: int = 10
+    image_every: int = 200
+    threads: int = 0                                   # 0: all cores, split between DDP processes
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: GeneratorConfig = field(default_factory=GeneratorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: Any, values: dict[str, Any], where: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise InputError(f"unknown config keys {sorted(unknown)} in [{where}]: valid keys are "
+                         f"{sorted(known)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        ftype = known[name].type
+        if name == "styles":
+            kwargs[name] = [_build(StyleEntry, dict(v) if isinstance(v, dict) else {"path": v},
+                                   f"{where}.styles") for v in value]
+        elif isinstance(value, dict):
+            sub = {"data": DataConfig, "model": GeneratorConfig, "loss": LossConfig, "optim": OptimConfig,
+                   "run": RunConfig}[name]
+            kwargs[name] = _build(sub, value, name)
+        else:
+            kwargs[name] = value
+            if ftype in ("int", "float") and not isinstance(value, int | float):
+                raise InputError(f"config key {where}.{name} must be a number, got {value!r}")
+    return cls(**kwargs)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"loss.style_weight=5"`` -> ``(["loss", "style_weight"], 5)``; values are read as TOML."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise InputError(f"override {text!r} must look like section.key=value, e.g. loss.style_weight=5")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare string such as a path
+    return key.strip().split("."), value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a TOML recipe, apply ``section.key=value`` overrides, fill style credits."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"config file {path} does not exist: give a TOML recipe such as configs/tiny.toml")
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise InputError(f"config file {path} is not valid TOML ({error}): fix the line it names") from error
+    for override in overrides or []:
+        keys, value = parse_override(override)
+        node = raw
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    config: TrainConfig = _build(TrainConfig, raw, "config")
+    for entry in config.data.styles:
+        fill_style_credits(entry)
+    return config
+
+
+def fill_style_credits(entry: StyleEntry) -> None:
+    """Take name, artist, title and year from a ``manifest.csv`` beside the image when not given."""
+    image = Path(entry.path)
+    if not entry.name:
+        entry.name = image.stem
+    manifest = image.parent / "manifest.csv"
+    if not manifest.is_file():
+        return
+    with manifest.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if Path(row.get("file", "")).name != image.name:
+                continue
+            entry.artist = entry.artist or row.get("artist", "")
+            entry.title = entry.title or row.get("title", "")
+            entry.year = entry.year or row.get("year", "")
+            entry.credit = entry.credit or "; ".join(
+                part for part in (row.get("public_domain", ""), row.get("origin", "")) if part)
+            return

@@ -1,0 +1,356 @@
+"""The trainer: the explicit D/G step of BasicSR/CycleGAN around E, G and D.
+
+One step:
+  1. G step, D frozen (no gradients, no spectral-norm power iteration): G stylizes a pair of
+     consecutive frames; its loss is content + style + adversarial (non-saturating by default) +
+     total variation + temporal (output and feature level) + style-encoder regression.
+  2. D step, G untouched: D judges random crops of each sample's painting (real) against crops of
+     the detached stylized frames (fake).
+
+Every random choice of a step is drawn from a generator seeded by (seed, step, rank), so a resumed
+run replays exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from stylecast import losses as L
+from stylecast.data import ClipPairs, ContentImages, MotionPair, StyleImages, synthetic_pairs
+from stylecast.errors import InputError
+from stylecast.models.discriminator import Discriminator
+from stylecast.models.encoder import VGG19Features
+from stylecast.models.io import save_stylenet
+from stylecast.models.style import STYLE_STAT_LAYERS, StyleInfo, StyleNet, style_statistics
+from stylecast.train.checkpoint import load_checkpoint, save_checkpoint
+from stylecast.train.config import TrainConfig
+from stylecast.train.distributed import DistInfo, pick_device
+
+STYLE_CROPS = 8  # crops per painting whose statistics train the style encoder
+
+
+@dataclass
+class Batch:
+    pair: MotionPair               # prev/cur frames (B,3,S,S), flow (B,2,S,S), mask (B,1,S,S)
+    style_ids: torch.Tensor        # (B,) long
+    style_stats: torch.Tensor      # (B, STYLE_STAT_DIM) statistics of a crop of each style
+    use_encoder: torch.Tensor      # (B,) bool
+    real_crops: torch.Tensor       # (B,3,c,c) crops of each sample's painting, D's real samples
+    fake_offsets: torch.Tensor     # (B,2) long: top-left of the crop taken from each stylized frame
+
+
+def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    return torch.Generator().manual_seed(((seed * 1_000_003) + step) * 1009 + rank)
+
+
+def _crop(images: torch.Tensor, offsets: torch.Tensor, size: int) -> torch.Tensor:
+    return torch.stack([img[:, y:y + size, x:x + size] for img, (y, x) in zip(images, offsets.tolist(),
+                                                                               strict=True)])
+
+
+class Trainer:
+    """Builds E, G (with its style bank and encoder), D and the data from a ``TrainConfig``."""
+
+    def __init__(self, config: TrainConfig, out_dir: str | Path, dist_info: DistInfo | None = None,
+                 device: torch.device | None = None, verbose: bool = True) -> None:
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.dist = dist_info or DistInfo()
+        self.device = device or pick_device(self.dist)
+        self.verbose = verbose and self.dist.is_main
+        data, run = config.data, config.run
+        if not data.styles:
+            raise InputError("the config lists no styles: add [[data.styles]] entries with a path each")
+        if not data.content:
+            raise InputError("the config lists no content folders: set data.content = [\"path/to/photos\"]")
+        if data.d_crop > data.size:
+            raise InputError(f"data.d_crop ({data.d_crop}) must not exceed data.size ({data.size})")
+        if run.precision not in ("bf16", "fp32"):
+            raise InputError(f"run.precision must be 'bf16' or 'fp32', not {run.precision!r}")
+        threads = run.threads or max(1, (os.cpu_count() or 1) // self.dist.world)
+        torch.set_num_threads(threads)
+        torch.manual_seed(run.seed)
+        self.memory_format = torch.channels_last if run.channels_last else torch.contiguous_format
+
+        shard = (self.dist.rank, self.dist.world)
+        self.content = ContentImages(data.content, data.content_short_side, shard=shard)
+        self.clips = (ClipPairs(self._expand_videos(data.clips), data.clip_cache, short_side=data.content_short_side,
+                                shard=shard) if data.clips and data.clip_probability > 0 else None)
+        self.style_images = StyleImages([s.path for s in data.styles], data.style_size)
+
+        self.encoder = VGG19Features().to(self.device, memory_format=self.memory_format)
+        infos = [StyleInfo(name=s.name, artist=s.artist, title=s.title, year=s.year, credit=s.credit)
+                 for s in data.styles]
+        self.net = StyleNet(infos, config.model).to(self.device)
+        self.disc = Discriminator(config.model.code_dim).to(self.device)
+        self.gan = L.GANLoss(config.loss.gan_mode)
+        self.style_layers = list(config.loss.style_layers)
+        self.style_layer_weights = dict(zip(self.style_layers, config.loss.style_layer_weights, strict=True))
+        self._prepare_style_targets()
+
+        self.net_ddp: nn.Module = self.net
+        self.disc_ddp: nn.Module = self.disc
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.net_ddp = DistributedDataParallel(self.net, device_ids=ids)
+            self.disc_ddp = DistributedDataParallel(self.disc, device_ids=ids)
+        opt = config.optim
+        self.g_opt = torch.optim.Adam(self.net.parameters(), lr=opt.g_lr, betas=(opt.beta1, opt.beta2))
+        self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=opt.d_lr, betas=(opt.beta1, opt.beta2))
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+
+    @staticmethod
+    def _expand_videos(entries: list[str]) -> list[Path]:
+        videos: list[Path] = []
+        for entry in entries:
+            path = Path(entry)
+            if path.is_dir():
+                videos += sorted(p for p in path.rglob("*") if p.suffix.lower() in {".mp4", ".mov", ".mkv",
+                                                                                      ".avi", ".webm"})
+            else:
+                videos.append(path)
+        return videos
+
+    def autocast(self) -> AbstractContextManager[Any]:
+        if self.config.run.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def features(self, images: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        return self.encoder(images.contiguous(memory_format=self.memory_format), layers)
+
+    @torch.no_grad()
+    def _prepare_style_targets(self) -> None:
+        """Gram targets of each whole painting, and encoder statistics of several crops of it."""
+        generator = torch.Generator().manual_seed(self.config.run.seed)
+        grams: dict[str, list[torch.Tensor]] = {layer: [] for layer in self.style_layers}
+        stats = []
+        stat_layers = sorted(set(STYLE_STAT_LAYERS))
+        for index in range(len(self.style_images)):
+            image = self.style_images.image(index).to(self.device)
+            feats = self.features(image, sorted(set(self.style_layers) | set(stat_layers)))
+            for layer in self.style_layers:
+                grams[layer].append(L.gram_matrix(feats[layer])[0])
+            crop_side = min(image.shape[-2:])
+            crops = self.style_images.crops(torch.full((STYLE_CROPS - 1,), index), min(crop_side, 256), generator)
+            crop_stats = style_statistics(self.features(crops.to(self.device), stat_layers))
+            stats.append(torch.cat([style_statistics(feats), crop_stats]))
+        self.target_grams = {layer: torch.stack(g) for layer, g in grams.items()}   # (S, C, C)
+        self.style_stats = torch.stack(stats)                                       # (S, K, D)
+
+    def style_statistics_of(self, image: torch.Tensor) -> torch.Tensor:
+        """Encoder input for a whole style image ``(1, 3, H, W)`` in [0, 1]."""
+        with torch.no_grad():
+            return style_statistics(self.features(image.to(self.device), list(STYLE_STAT_LAYERS)))
+
+    def make_batch(self, step: int) -> Batch:
+        data, gen = self.config.data, _step_generator(self.config.run.seed, step, self.dist.rank)
+        use_clip = self.clips is not None and torch.rand((), generator=gen).item() < data.clip_probability
+        if use_clip and self.clips is not None:
+            pair = self.clips.sample(data.batch, data.size, gen)
+        else:
+            pair = synthetic_pairs(self.content.sample(data.batch, data.size, gen), gen)
+        style_ids = torch.randint(len(self.style_images), (data.batch,), generator=gen)
+        crop_ids = torch.randint(STYLE_CROPS, (data.batch,), generator=gen)
+        use_encoder = torch.rand(data.batch, generator=gen) < self.config.loss.encoder_probability
+        real = self.style_images.crops(style_ids, data.d_crop, gen)
+        offsets = torch.randint(data.size - data.d_crop + 1, (data.batch, 2), generator=gen)
+        return Batch(pair, style_ids, self.style_stats[style_ids.to(self.style_stats.device), crop_ids.to(
+            self.style_stats.device)].cpu(), use_encoder, real, offsets)
+
+    def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.to(self.device, non_blocking=True)
+
+    def g_step(self, batch: Batch) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
+        """Update G (and the bank and style encoder) with D frozen. Returns losses, fakes, codes."""
+        cfg = self.config.loss
+        adversarial = self.step >= self.config.optim.warmup_steps
+        self.disc.eval()  # no spectral-norm power iteration: the G step must not touch D at all
+        self.disc.requires_grad_(False)
+        self.net.train()
+        pair = batch.pair
+        prev, cur = self._to_device(pair.prev), self._to_device(pair.cur)
+        flow, mask = self._to_device(pair.flow), self._to_device(pair.mask)
+        ids = self._to_device(batch.style_ids)
+        frames = torch.cat([prev, cur]).contiguous(memory_format=self.memory_format)
+        with self.autocast():
+            out, feats, bank_codes, enc_codes = self.net_ddp(
+                frames, torch.cat([ids, ids]), self._to_device(batch.style_stats).repeat(2, 1),
+                self._to_device(batch.use_encoder).repeat(2))
+            out = out.float()
+            out_prev, out_cur = out.chunk(2)
+            feat_prev, feat_cur = feats.float().chunk(2)
+            layers = sorted(set(self.style_layers) | {cfg.content_layer})
+            out_feats = self.features(out_cur, layers)
+            with torch.no_grad():
+                content_target = self.features(cur, [cfg.content_layer])[cfg.content_layer]
+            losses = {
+                "content": L.content_loss(out_feats[cfg.content_layer], content_target),
+                "style": L.style_loss(out_feats, {k: v[ids] for k, v in self.target_grams.items()},
+                                      self.style_layer_weights),
+                "tv": L.total_variation(out_cur),
+                "temporal": L.temporal_output_loss(out_cur, out_prev, cur, prev, flow, mask),
+                "temporal_feat": L.temporal_feature_loss(feat_cur, feat_prev, flow, mask),
+                "encoder": F.mse_loss(enc_codes.float(), bank_codes.detach().float()),
+            }
+            codes = torch.where(self._to_device(batch.use_encoder)[:, None], enc_codes[: len(ids)],
+                                bank_codes[: len(ids)]).detach()
+            if adversarial:
+                fake_crops = _crop(out_cur, batch.fake_offsets, self.config.data.d_crop)
+                losses["adv"] = self.gan(self.disc(fake_crops, codes), target_is_real=True,
+                                         for_discriminator=False)
+        total = (cfg.content_weight * losses["content"] + cfg.style_weight * losses["style"]
+                 + cfg.tv_weight * losses["tv"]
+                 + cfg.temporal_weight * (losses["temporal"] + cfg.temporal_feature_weight * losses["temporal_feat"])
+                 + cfg.encoder_weight * losses["encoder"])
+        if adversarial:
+            total = total + cfg.adv_weight * losses["adv"]
+        self.g_opt.zero_grad(set_to_none=True)
+        total.backward()
+        self.g_opt.step()
+        self.disc.requires_grad_(True)
+        report = {f"g_{k}": float(v.detach()) for k, v in losses.items()}
+        report["g_total"] = float(total.detach())
+        return report, out_cur.detach(), codes
+
+    def d_step(self, batch: Batch, fakes: torch.Tensor, codes: torch.Tensor) -> dict[str, float]:
+        """Update D on real painting crops and detached stylized crops; G is not touched."""
+        self.disc.train()
+        crop = self.config.data.d_crop
+        real = self._to_device(batch.real_crops)
+        fake = _crop(fakes.detach(), batch.fake_offsets, crop)
+        with self.autocast():
+            logits = self.disc_ddp(torch.cat([real, fake]), torch.cat([codes, codes]).detach())
+            real_logits = [lg[: len(real)] for lg in logits]
+            fake_logits = [lg[len(real):] for lg in logits]
+            loss_real = self.gan(real_logits, target_is_real=True)
+            loss_fake = self.gan(fake_logits, target_is_real=False)
+            total = 0.5 * (loss_real + loss_fake)
+        self.d_opt.zero_grad(set_to_none=True)
+        total.backward()
+        self.d_opt.step()
+        return {"d_real": float(loss_real.detach()), "d_fake": float(loss_fake.detach()),
+                "d_total": float(total.detach())}
+
+    def train_step(self, batch: Batch) -> dict[str, float]:
+        report, fakes, codes = self.g_step(batch)
+        if self.step >= self.config.optim.warmup_steps:
+            report.update(self.d_step(batch, fakes, codes))
+        self.step += 1
+        return report
+
+    # --- checkpoints -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "net": self.net.state_dict(), "disc": self.disc.state_dict(),
+                "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
+                "history": [list(h.items()) for h in self.history],
+                "config": json.dumps(self.config.to_dict())}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        try:
+            self.net.load_state_dict(state["net"])
+            self.disc.load_state_dict(state["disc"])
+        except RuntimeError as error:
+            raise InputError(f"the checkpoint does not match this config's model or styles ({error}): resume "
+                             "with the config that started the run") from error
+        self.g_opt.load_state_dict(state["g_opt"])
+        self.d_opt.load_state_dict(state["d_opt"])
+        self.step = int(state["step"])
+        self.history = [dict(h) for h in state.get("history", [])]
+
+    def save(self) -> Path:
+        """Write checkpoint.pt and model.safetensors (rank 0 only); both atomically."""
+        checkpoint = self.out_dir / "checkpoint.pt"
+        if self.dist.is_main:
+            save_checkpoint(checkpoint, self.state_dict())
+            save_stylenet(self.net, self.out_dir / "model.safetensors", self.config.to_dict())
+        return checkpoint
+
+    def resume(self, path: str | Path) -> None:
+        self.load_state_dict(load_checkpoint(path))
+
+    # --- the loop --------------------------------------------------------------------------------
+    def fit(self, steps: int | None = None, on_step: Callable[[int, dict[str, float]], None] | None = None
+            ) -> dict[str, Any]:
+        total_steps = steps if steps is not None else self.config.run.steps
+        run = self.config.run
+        writer = self._tensorboard() if self.dist.is_main else None
+        started = last_save = time.monotonic()
+        images_per_step = 2 * self.config.data.batch * self.dist.world
+        first_step = self.step
+        try:
+            while self.step < total_steps:
+                batch = self.make_batch(self.step)
+                report = self.train_step(batch)
+                self.history.append(report)
+                elapsed = time.monotonic() - started
+                rate = (self.step - first_step) * images_per_step / max(elapsed, 1e-9)
+                if on_step is not None:
+                    on_step(self.step, report)
+                if writer is not None and (self.step % run.log_every == 0 or self.step == total_steps):
+                    for key, value in report.items():
+                        writer.add_scalar(f"loss/{key}", value, self.step)
+                    writer.add_scalar("speed/images_per_second", rate, self.step)
+                if writer is not None and run.image_every and self.step % run.image_every == 0:
+                    writer.add_image("content_vs_stylized", self._grid(batch), self.step)
+                if self.verbose and (self.step % run.log_every == 0 or self.step == total_steps):
+                    self._progress(report, rate, total_steps, elapsed / (self.step - first_step))
+                if time.monotonic() - last_save >= run.checkpoint_minutes * 60:
+                    self.save()
+                    last_save = time.monotonic()
+        finally:
+            if writer is not None:
+                writer.close()
+        self.save()
+        if self.verbose:
+            sys.stderr.write("\n")
+        elapsed = time.monotonic() - started
+        return {"steps": self.step, "seconds": round(elapsed, 2),
+                "images_per_second": round((self.step - first_step) * images_per_step / max(elapsed, 1e-9), 3),
+                "final": self.history[-1] if self.history else {},
+                "checkpoint": str(self.out_dir / "checkpoint.pt"),
+                "model": str(self.out_dir / "model.safetensors")}
+
+    def _progress(self, report: dict[str, float], rate: float, total: int, seconds_per_step: float) -> None:
+        done = self.step
+        eta = (total - done) * seconds_per_step
+        keys = ("g_total", "g_content", "g_style", "g_adv", "g_temporal", "d_total")
+        parts = " ".join(f"{k[2:] if k.startswith('g_') else k}={report[k]:.3g}" for k in keys if k in report)
+        line = f"step {done}/{total} | {parts} | {rate:.1f} img/s | ETA {int(eta // 60)}m{int(eta % 60):02d}s"
+        end = "\r" if sys.stderr.isatty() else "\n"
+        sys.stderr.write(line.ljust(100) + end)
+        sys.stderr.flush()
+
+    def _tensorboard(self) -> Any:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return None
+        return SummaryWriter(str(self.out_dir / "tensorboard"))
+
+    @torch.no_grad()
+    def _grid(self, batch: Batch) -> torch.Tensor:
+        """(3, 2S, n*S) image: content frames on top, their stylizations below."""
+        n = min(4, batch.pair.cur.shape[0])
+        cur = self._to_device(batch.pair.cur[:n])
+        codes = self.net.bank[self._to_device(batch.style_ids[:n])]
+        self.net.eval()
+        out = self.net.generator(cur, codes)
+        assert isinstance(out, torch.Tensor)
+        self.net.train()
+        return torch.cat([torch.cat(list(cur), dim=2), torch.cat(list(out.float()), dim=2)], dim=1).clamp(0, 1).cpu()
+
