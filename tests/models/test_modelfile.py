@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+import pickle
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+
+from stylecast.errors import ModelFileError
+from stylecast.modelfile import read_metadata, read_model_file, write_model_file
+from stylecast.models.generator import GeneratorConfig
+from stylecast.models.io import load_stylenet, save_stylenet
+from stylecast.models.style import StyleInfo, StyleNet
+
+CONFIG = GeneratorConfig(stem_channels=8, channels=16, blocks=1, code_dim=16)
+
+
+def _net() -> StyleNet:
+    torch.manual_seed(3)
+    return StyleNet([StyleInfo("alpha", artist="A. Painter", title="Alpha", year="1900", credit="PD"),
+                     StyleInfo("beta")], CONFIG, encoder_hidden=32)
+
+
+def test_round_trip_keeps_outputs_and_credits(tmp_path: Path) -> None:
+    net = _net()
+    path = save_stylenet(net, tmp_path / "m.safetensors", {"loss": {"style_weight": 1.0}})
+    loaded, meta = load_stylenet(path)
+    frame = torch.rand(1, 3, 20, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.generator(frame, loaded.bank[:1]), net.generator(frame, net.bank[:1]))
+    assert loaded.styles[0].artist == "A. Painter" and loaded.names == ["alpha", "beta"]
+    assert meta["training"]["loss"]["style_weight"] == 1.0
+    assert meta["generator"]["channels"] == 16
+
+
+def test_file_holds_no_pickle(tmp_path: Path) -> None:
+    path = save_stylenet(_net(), tmp_path / "m.safetensors")
+    raw = path.read_bytes()
+    (header_len,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + header_len])
+    # safetensors layout: a JSON header then raw little-endian tensor bytes, nothing else
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    end = max(v["data_offsets"][1] for v in tensors.values())
+    assert len(raw) == 8 + header_len + end
+    assert all(v["dtype"] == "F32" for v in tensors.values())
+    assert b"\x80\x04\x95" not in raw[:8 + header_len]  # no pickle protocol-4 frame in the header
+
+
+def test_pickle_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "evil.safetensors"
+    path.write_bytes(pickle.dumps({"x": 1}))
+    with pytest.raises(ModelFileError, match="never unpickles"):
+        read_metadata(path)
+    torch.save(_net().state_dict(), tmp_path / "ckpt.pt")
+    with pytest.raises(ModelFileError, match="never unpickles"):
+        read_metadata(tmp_path / "ckpt.pt")
+
+
+def test_unknown_version_missing_empty_and_truncated(tmp_path: Path) -> None:
+    import numpy as np
+
+    newer = write_model_file(tmp_path / "v2.safetensors", {"w": np.zeros(2, np.float32)}, {})
+    text = newer.read_bytes().replace(b'\\"format_version\\": 1', b'\\"format_version\\": 9')
+    newer.write_bytes(text)
+    with pytest.raises(ModelFileError, match="version 9"):
+        read_metadata(newer)
+    with pytest.raises(ModelFileError, match="does not exist"):
+        read_metadata(tmp_path / "nope.safetensors")
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    with pytest.raises(ModelFileError, match="empty"):
+        read_metadata(tmp_path / "empty.safetensors")
+    good = save_stylenet(_net(), tmp_path / "good.safetensors")
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(ModelFileError, match="damaged or truncated"):
+        read_model_file(cut)
+
+
+def test_write_is_atomic_on_failure(tmp_path: Path) -> None:
+    import numpy as np
+
+    target = tmp_path / "m.safetensors"
+    with pytest.raises(Exception):  # noqa: B017 - any failure of the writer
+        write_model_file(target, {"w": np.zeros(2, np.float32)}, {"bad": object()})
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from stylecast.cli import main
+from stylecast.train.config import load_config
+from stylecast.train.trainer import Trainer
+from tests.conftest import REPO, TINY_CONFIG
+
+
+def _trainer(overrides: list[str], out: Path, extra: list[str] | None = None) -> Trainer:
+    config = load_config(TINY_CONFIG, overrides + (extra or []))
+    return Trainer(config, out, verbose=False)
+
+
+def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def test_g_step_leaves_d_alone_and_d_step_leaves_g_alone(tiny_overrides: list[str], tmp_path: Path) -> None:
+    trainer = _trainer(tiny_overrides, tmp_path, ["optim.warmup_steps=0"])
+    batch = trainer.make_batch(0)
+    d_before, g_before = _snapshot(trainer.disc), _snapshot(trainer.net)
+    report, fakes, codes = trainer.g_step(batch)
+    _assert_same(d_before, _snapshot(trainer.disc))
+    assert "g_adv" in report
+    g_after = _snapshot(trainer.net)
+    assert any(not torch.equal(g_before[k], g_after[k]) for k in g_before)  # G did move
+    trainer.d_step(batch, fakes, codes)
+    _assert_same(g_after, _snapshot(trainer.net))
+    d_after = _snapshot(trainer.disc)
+    assert any(not torch.equal(d_before[k], d_after[k]) for k in d_before)  # D did move
+
+
+def test_checkpoint_resume_replays_the_same_loss_curve(tiny_overrides: list[str], tmp_path: Path) -> None:
+    extra = ["optim.warmup_steps=1", "run.precision='fp32'"]
+    straight = _trainer(tiny_overrides, tmp_path / "a", extra)
+    straight.fit(4)
+    first = _trainer(tiny_overrides, tmp_path / "b", extra)
+    first.fit(2)
+    resumed = _trainer(tiny_overrides, tmp_path / "c", extra)
+    resumed.resume(tmp_path / "b" / "checkpoint.pt")
+    assert resumed.step == 2
+    resumed.fit(4)
+    assert len(resumed.history) == 4
+    for ours, theirs in zip(resumed.history, straight.history, strict=True):
+        assert ours.keys() == theirs.keys()
+        for key in ours:
+            assert ours[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-7), key
+    assert (tmp_path / "b" / "model.safetensors").is_file()
+    assert not list((tmp_path / "b").glob("*.tmp"))
+
+
+def test_twenty_steps_lower_the_loss_on_a_fixed_batch(tiny_overrides: list[str], tmp_path: Path) -> None:
+    trainer = _trainer(tiny_overrides, tmp_path, ["optim.warmup_steps=0", "loss.adv_weight=0.0"])
+    batch = trainer.make_batch(0)
+    totals = [trainer.train_step(copy.deepcopy(batch))["g_total"] for _ in range(20)]
+    assert sum(totals[-3:]) / 3 < 0.8 * sum(totals[:3]) / 3, totals
+
+
+def test_cli_train_writes_a_model_that_styles_and_stylize_use(
+        tiny_overrides: list[str], tiny_dataset: dict[str, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    args = ["train", "--config", str(TINY_CONFIG), "--steps", "3", "--out", str(out), "--json"]
+    for override in tiny_overrides:
+        args += ["--set", override]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 3 and Path(summary["model"]).is_file()
+    assert (out / "tensorboard").is_dir() and any((out / "tensorboard").iterdir())
+
+    assert main(["styles", "--model", summary["model"], "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [s["name"] for s in listed["styles"]] == ["alpha", "beta"]
+
+    target = tmp_path / "out.png"
+    source = next(tiny_dataset["content"].iterdir())
+    assert main(["stylize", str(source), "-o", str(target), "--style", "alpha:0.5,beta:0.5",
+                 "--model", summary["model"]]) == 0
+    from PIL import Image
+    assert Image.open(target).size == Image.open(source).size
+    capsys.readouterr()
+
+    assert main(["stylize", str(source), "-o", str(target), "--style", "nope", "--model", summary["model"]]) == 2
+    assert "unknown style 'nope'" in capsys.readouterr().err
+    assert main(["train", "--config", str(TINY_CONFIG), "--out", str(out), "--set", "loss.bogus=1"]) == 2
+    assert "unknown config keys ['bogus']" in capsys.readouterr().err
+    assert main(["styles", "--model", str(out / "checkpoint.pt")]) == 2
+    assert "never unpickles" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes(tiny_overrides: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+               "29517", "-m", "stylecast", "train", "--config", str(TINY_CONFIG), "--steps", "3",
+               "--out", str(out), "--json"]
+    for override in tiny_overrides:
+        command += ["--set", override]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)  # only rank 0 prints
+    assert summary["steps"] == 3
+    assert (out / "model.safetensors").is_file() and (out / "checkpoint.pt").is_file()
