@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -94,6 +95,11 @@ def test_cli_train_writes_a_model_that_styles_and_stylize_use(
                  "--model", summary["model"]]) == 0
     from PIL import Image
     assert Image.open(target).size == Image.open(source).size
+    blended = np.asarray(Image.open(target))
+    # a painting the model never saw becomes a style at once through the style encoder
+    assert main(["stylize", str(source), "-o", str(target), "--style", str(tiny_dataset["style_b"]),
+                 "--model", summary["model"]]) == 0
+    assert np.abs(np.asarray(Image.open(target)).astype(int) - blended).mean() > 0.01
     capsys.readouterr()
 
     assert main(["stylize", str(source), "-o", str(target), "--style", "nope", "--model", summary["model"]]) == 2

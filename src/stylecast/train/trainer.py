@@ -291,7 +291,8 @@ class Trainer:
         run = self.config.run
         writer = self._tensorboard() if self.dist.is_main else None
         started = last_save = time.monotonic()
-        images_per_step = 2 * self.config.data.batch * self.dist.world
+        # Training photos per step over all processes (each photo's previous frame also goes through G).
+        images_per_step = self.config.data.batch * self.dist.world
         first_step = self.step
         try:
             while self.step < total_steps:
