@@ -47,17 +47,19 @@ def main() -> None:
     for col, photo in enumerate(photos, start=1):
         sheet.paste(_fit(photo, cell), (col * cell, 0))
     draw.text((4, cell // 2), "photo", fill=(0, 0, 0))
-    credits = {s.name: s for s in stylizer.net.styles}
+    credits = {s["name"]: s for s in stylizer.style_info}
     for row, name in enumerate(names, start=1):
         y = row * (cell + label)
         info = credits.get(name)
-        painting = Path(args.style_images) / info.extra["image"] if (
-            info and args.style_images and "image" in info.extra) else None
+        code = stylizer.code(name)
+        image_name = (info or {}).get("extra", {}).get("image")
+        painting = Path(args.style_images) / image_name if (args.style_images and image_name) else None
         if painting is not None and painting.is_file():
             sheet.paste(_fit(load_rgb(painting, max_side=cell * 2), cell), (0, y))
         for col, photo in enumerate(photos, start=1):
-            sheet.paste(_fit(stylizer.stylize(photo, name), cell), (col * cell, y))
-        caption = f"{name}" + (f" - {info.artist}, {info.title} ({info.year})" if info and info.artist else "")
+            sheet.paste(_fit(stylizer.stylize(photo, code), cell), (col * cell, y))
+        credit = f" - {info['artist']}, {info['title']} ({info['year']})" if info and info.get("artist") else ""
+        caption = name + credit
         draw.text((4, y + cell + 2), caption, fill=(0, 0, 0))
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.output)

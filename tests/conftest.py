@@ -12,6 +12,14 @@ from PIL import Image
 torch.set_num_threads(2)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Exported ONNX graphs go to a test folder, never into the user's cache."""
+    import os
+
+    os.environ["STYLECAST_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
 def _smooth_texture(rng: np.random.Generator, height: int, width: int, cells: int) -> np.ndarray:
     """A smooth random colour field (upsampled noise) plus edges, like a tiny photo or painting."""
     small = rng.integers(0, 256, size=(cells, cells, 3), dtype=np.uint8)

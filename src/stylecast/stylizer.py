@@ -1,7 +1,8 @@
-"""``Stylizer``: stylize images with a model file, resolving style names, images and blends.
+"""``Stylizer``: the public entry point for stylizing frames with a model.
 
-This is the PyTorch path (the training install); the light ONNX Runtime engine for video lives in
-``runtime/``.
+It reads the model's style bank with numpy and runs G through an engine (ONNX Runtime by default),
+so stylizing needs no torch. Only turning a new painting into a style (the style encoder on VGG19
+statistics) needs torch.
 """
 
 from __future__ import annotations
@@ -11,65 +12,71 @@ from typing import Any
 
 import numpy as np
 
-from stylecast.errors import StyleError
-from stylecast.models.style import blend_codes, parse_blend
+from stylecast.modelfile import default_model_path, read_metadata
+from stylecast.runtime.engine import Engine, create_engine
+from stylecast.styles import resolve_code
 
-STYLE_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
+
+def _read_bank(path: Path) -> np.ndarray:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as handle:
+        return np.asarray(handle.get_tensor("bank"), dtype=np.float32)
 
 
 class Stylizer:
-    """Load a model once, then ``stylize(image, style)`` any number of times.
+    """Load a model once, then stylize any number of frames.
 
     Args:
-        model: a model file path; ``None`` for the model shipped in the package.
+        model: a model file; ``None`` for the model shipped in the package.
+        backend: ``"onnx"`` (ONNX Runtime) or ``"torch"``.
+        precision: ``"fp32"``; ``"int8"`` with onnx, ``"bf16"`` with torch.
+        threads: intra-op threads (default: all cores).
     """
 
-    def __init__(self, model: str | Path | None = None) -> None:
-        import torch
-
-        from stylecast.models.io import load_stylenet
-
-        self._torch = torch
-        self.net, self.meta = load_stylenet(model)
-        self._encoder: Any = None
+    def __init__(self, model: str | Path | None = None, backend: str = "onnx", precision: str = "fp32",
+                 threads: int | None = None) -> None:
+        self.model_path = Path(model) if model is not None else default_model_path()
+        self.meta = read_metadata(self.model_path)
+        self.bank = _read_bank(self.model_path)
+        self.engine: Engine = create_engine(self.model_path, backend, precision, threads)
+        self._style_encoder: Any = None
 
     @property
     def styles(self) -> list[str]:
-        return self.net.names
+        return [s["name"] for s in self.meta["styles"]]
 
-    def _image_code(self, path: Path) -> Any:
-        """Instant code for an unseen painting: the style encoder on E's statistics of the image."""
-        from stylecast.data import load_rgb, to_tensor
-        from stylecast.models.encoder import VGG19Features
-        from stylecast.models.style import STYLE_STAT_LAYERS, style_statistics
+    @property
+    def style_info(self) -> list[dict[str, Any]]:
+        return list(self.meta["styles"])
 
-        if self._encoder is None:
-            self._encoder = VGG19Features()
-        image = to_tensor(load_rgb(path, max_side=512))[None]
-        with self._torch.no_grad():
-            stats = style_statistics(self._encoder(image, STYLE_STAT_LAYERS))
-            return self.net.encoder(stats)
+    def _image_code(self, path: Path) -> np.ndarray:
+        """Instant code for an unseen painting: the style encoder on E's statistics of it."""
+        if self._style_encoder is None:
+            from stylecast.models.style import ImageStyleEncoder
 
-    def code(self, spec: str) -> Any:
-        """Style code ``(1, code_dim)`` for a name, a style image path, or a blend of them."""
-        parts = parse_blend(spec)
-        codes = []
-        for name, _ in parts:
-            path = Path(name)
-            if path.suffix.lower() in STYLE_IMAGE_SUFFIXES:
-                if not path.is_file():
-                    raise StyleError(f"style image {path} does not exist: check the path, or give a style "
-                                     "name from `stylecast styles`")
-                codes.append(self._image_code(path))
-            else:
-                codes.append(self.net.bank[self.net.index_of(name)][None].detach())
-        return blend_codes(self._torch.cat(codes), [w for _, w in parts])
+            self._style_encoder = ImageStyleEncoder(self.model_path)
+        code: np.ndarray = self._style_encoder(path)
+        return code
 
-    def stylize(self, image: np.ndarray, style: str) -> np.ndarray:
-        """RGB uint8 ``(H, W, 3)`` in, stylized RGB uint8 ``(H, W, 3)`` out."""
-        torch = self._torch
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
-        with torch.no_grad():
-            out = self.net.generator(tensor, self.code(style))
-        assert isinstance(out, torch.Tensor)
-        return (out[0].permute(1, 2, 0).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
+    def code(self, spec: str) -> np.ndarray:
+        """``(1, code_dim)`` code of a name, a style image, or a blend of them."""
+        image_code = self._image_code if _torch_available() else None
+        return resolve_code(spec, self.styles, self.bank, image_code)
+
+    def stylize(self, image: np.ndarray, style: str | np.ndarray, strength: float = 1.0,
+                preserve_color: bool = False) -> np.ndarray:
+        """One RGB uint8 ``(H, W, 3)`` frame (or a batch ``(N, H, W, 3)``) in, the same shape out.
+
+        ``style`` is a SPEC string or a code from ``code()`` (resolve it once for a video).
+        """
+        code = self.code(style) if isinstance(style, str) else style
+        frames = image[None] if image.ndim == 3 else image
+        out = self.engine(frames, code, strength, preserve_color)
+        return out[0] if image.ndim == 3 else out
+
+
+def _torch_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None

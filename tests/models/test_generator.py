@@ -6,7 +6,8 @@ import torch
 from stylecast.errors import StyleError
 from stylecast.models.discriminator import Discriminator
 from stylecast.models.generator import Generator, GeneratorConfig, count_macs
-from stylecast.models.style import STYLE_STAT_DIM, StyleInfo, StyleNet, blend_codes, parse_blend
+from stylecast.models.style import STYLE_STAT_DIM, StyleInfo, StyleNet, blend_codes
+from stylecast.styles import parse_blend
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from stylecast.errors import StyleError
+from stylecast import styles as _styles
 from stylecast.models.generator import Generator, GeneratorConfig
 
 # Layers whose per-channel mean and standard deviation describe a style (as in AdaIN, Huang &
@@ -79,38 +81,6 @@ class StyleEncoder(nn.Module):
         return self.net(stats.float())
 
 
-def parse_blend(spec: str) -> list[tuple[str, float]]:
-    """Parse ``"a:0.7,b:0.3"`` (or ``"a"``) into ``[("a", 0.7), ("b", 0.3)]``, weights summing to 1.
-
-    A part without ``:weight`` gets weight 1 before normalisation. Windows drive letters and other
-    colons inside paths are kept: only a trailing ``:number`` is read as a weight.
-    """
-    parts: list[tuple[str, float]] = []
-    for raw in spec.split(","):
-        raw = raw.strip()
-        if not raw:
-            continue
-        name, weight = raw, 1.0
-        head, sep, tail = raw.rpartition(":")
-        if sep and head:
-            try:
-                weight = float(tail)
-                name = head
-            except ValueError:
-                pass
-        if weight < 0 or weight != weight:
-            raise StyleError(f"style weight {tail!r} in {spec!r} must be a non-negative number, "
-                             "e.g. 'starry_night:0.7,great_wave:0.3'")
-        parts.append((name.strip(), weight))
-    if not parts:
-        raise StyleError("empty style: give a style name, a style image, or a blend such as "
-                         "'starry_night:0.7,great_wave:0.3' (see `stylecast styles`)")
-    total = sum(weight for _, weight in parts)
-    if total <= 0:
-        raise StyleError(f"the weights in {spec!r} add up to 0: give at least one positive weight")
-    return [(name, weight / total) for name, weight in parts]
-
-
 def blend_codes(codes: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
     """Convex combination of codes ``(K, D)`` with ``K`` weights, returned as ``(1, D)``."""
     w = torch.tensor(list(weights), dtype=codes.dtype, device=codes.device)
@@ -149,14 +119,7 @@ class StyleNet(nn.Module):
         return [style.name for style in self.styles]
 
     def index_of(self, name: str) -> int:
-        names = self.names
-        if name in names:
-            return names.index(name)
-        matches = [i for i, n in enumerate(names) if n.startswith(name)]
-        if len(matches) == 1:
-            return matches[0]
-        raise StyleError(f"unknown style {name!r}: choose one of {', '.join(names)} "
-                         "(`stylecast styles` lists them) or give a style image path")
+        return _styles.index_of(self.names, name)
 
     def forward(self, frames: torch.Tensor, style_ids: torch.Tensor, style_stats: torch.Tensor,
                 use_encoder: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -165,3 +128,27 @@ class StyleNet(nn.Module):
         codes = torch.where(use_encoder[:, None], encoder_codes, bank_codes)
         stylized, features = self.generator(frames, codes, return_features=True)
         return stylized, features, bank_codes, encoder_codes
+
+
+class ImageStyleEncoder:
+    """Painting file -> ``(1, code_dim)`` numpy code, with E and a model's style encoder."""
+
+    def __init__(self, model_path: str | Path | None = None, max_side: int = 512) -> None:
+        from stylecast.models.encoder import VGG19Features
+        from stylecast.models.io import load_stylenet
+
+        self.net, _ = load_stylenet(model_path)
+        self.vgg = VGG19Features()
+        self.max_side = max_side
+
+    @torch.no_grad()
+    def statistics(self, path: str | Path) -> torch.Tensor:
+        from stylecast.data import load_rgb, to_tensor
+
+        image = to_tensor(load_rgb(path, max_side=self.max_side))[None]
+        return style_statistics(self.vgg(image, STYLE_STAT_LAYERS))
+
+    @torch.no_grad()
+    def __call__(self, path: str | Path) -> np.ndarray:
+        code: np.ndarray = self.net.encoder(self.statistics(path)).numpy()
+        return code

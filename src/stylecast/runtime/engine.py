@@ -1,0 +1,151 @@
+"""Inference engines: ONNX Runtime (default, no torch) and PyTorch, behind one call.
+
+``engine(frames, code, strength, preserve_color)`` takes ``(N, H, W, 3)`` uint8 RGB frames and a
+``(1, code_dim)`` float32 code and returns stylized ``(N, H, W, 3)`` uint8 frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from stylecast.errors import InputError, MissingDependencyError, ModelFileError
+
+BACKENDS = ("onnx", "torch")
+PRECISIONS = {"onnx": ("fp32", "int8"), "torch": ("fp32", "bf16")}
+
+
+class Engine(Protocol):
+    name: str
+
+    def __call__(self, frames: np.ndarray, code: np.ndarray, strength: float = 1.0,
+                 preserve_color: bool = False) -> np.ndarray: ...
+
+
+def _cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(os.environ.get("STYLECAST_CACHE") or user_cache_dir("stylecast"))
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha1()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def onnx_path_for(model: Path, precision: str = "fp32") -> Path:
+    """The ONNX graph of a model file: shipped beside it, or exported once into the cache.
+
+    ``default.safetensors`` ships with ``default.onnx`` (and ``default.int8.onnx``). A model of
+    your own is exported on first use, which needs torch; the result is cached by content hash.
+    """
+    suffix = ".int8.onnx" if precision == "int8" else ".onnx"
+    beside = model.with_suffix(suffix)
+    if beside.is_file() and beside.stat().st_mtime >= model.stat().st_mtime:
+        return beside
+    cached = _cache_dir() / "onnx" / f"{model.stem}-{_file_digest(model)}{suffix}"
+    if cached.is_file():
+        return cached
+    try:
+        from stylecast.models.io import load_stylenet
+        from stylecast.runtime.export import export_onnx
+    except ImportError as error:
+        raise MissingDependencyError(
+            f"{model} has no ONNX graph beside it and exporting one needs torch: run `stylecast export "
+            f"--model {model} --format onnx -o {beside}` where torch is installed, or install it with "
+            "`pip install 'stylecast[train]' torch==2.13.0`") from error
+    net, _ = load_stylenet(model)
+    fp32 = export_onnx(net.generator, cached.with_name(f"{model.stem}-{_file_digest(model)}.onnx"))
+    if precision == "int8":
+        from stylecast.runtime.export import quantize_int8
+        return quantize_int8(fp32, cached, calibration_frames(), net.bank[:1].detach().numpy())
+    return fp32
+
+
+def calibration_frames() -> list[np.ndarray]:
+    """Frames that calibrate int8 activation ranges: crops and scales of the shipped sample photo."""
+    from stylecast.data.images import load_rgb
+
+    photo = load_rgb(Path(__file__).resolve().parents[1] / "samples" / "cat.jpg")
+    frames = [photo, photo[::-1], photo[:, ::-1], photo[50:250, 100:400], photo[::2, ::2]]
+    return [np.ascontiguousarray(f)[None] for f in frames]
+
+
+class OnnxEngine:
+    """ONNX Runtime: CPU by default; the TensorRT and CUDA providers first when present."""
+
+    def __init__(self, onnx_path: str | Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        available = ort.get_available_providers()
+        providers = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
+        try:
+            self.session = ort.InferenceSession(str(onnx_path), options,
+                                                providers=providers + ["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise ModelFileError(f"ONNX graph {onnx_path} cannot be loaded ({error}): re-export it with "
+                                 "`stylecast export --format onnx`") from error
+        self.name = f"onnx:{self.session.get_providers()[0]}"
+
+    def __call__(self, frames: np.ndarray, code: np.ndarray, strength: float = 1.0,
+                 preserve_color: bool = False) -> np.ndarray:
+        from stylecast.runtime.export_inputs import inference_inputs
+
+        return self.session.run(None, inference_inputs(frames, code, strength, preserve_color))[0]
+
+
+class TorchEngine:
+    """PyTorch: fp32, or bf16 autocast (fast on CPUs with AVX-512 BF16, and on GPUs)."""
+
+    def __init__(self, model: str | Path, threads: int | None = None, precision: str = "fp32") -> None:
+        try:
+            import torch
+        except ImportError as error:
+            raise MissingDependencyError("the torch backend needs torch: install it with "
+                                         "`pip install 'stylecast[train]' torch==2.13.0`, or use --backend onnx"
+                                         ) from error
+        from stylecast.models.io import load_stylenet
+        from stylecast.runtime.export import InferenceGraph
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.torch = torch
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        net, _ = load_stylenet(model)
+        self.graph = InferenceGraph(net.generator).eval().to(self.device)
+        self.precision = precision
+        self.name = f"torch:{self.device.type}:{precision}"
+
+    def __call__(self, frames: np.ndarray, code: np.ndarray, strength: float = 1.0,
+                 preserve_color: bool = False) -> np.ndarray:
+        torch = self.torch
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                                    enabled=self.precision == "bf16"):
+            out = self.graph(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device),
+                             torch.from_numpy(np.asarray(code, dtype=np.float32).reshape(1, -1)).to(self.device),
+                             torch.tensor([strength], device=self.device),
+                             torch.tensor([1.0 if preserve_color else 0.0], device=self.device))
+        result: Any = out.cpu().numpy()
+        return result
+
+
+def create_engine(model: Path, backend: str = "onnx", precision: str = "fp32", threads: int | None = None) -> Engine:
+    if backend not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if precision not in PRECISIONS[backend]:
+        raise InputError(f"the {backend} backend offers precision {' or '.join(PRECISIONS[backend])}, "
+                         f"not {precision!r}")
+    if backend == "torch":
+        return TorchEngine(model, threads, precision)
+    return OnnxEngine(onnx_path_for(model, precision), threads)

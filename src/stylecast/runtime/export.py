@@ -1,0 +1,120 @@
+"""Export G to ONNX for the light runtime (needs torch: the `train` extra).
+
+The exported graph does all per-frame work, so a frame crosses into the engine once:
+
+    frames  (N, H, W, 3) uint8 RGB   ──┐
+    code    (1, code_dim) float32    ──┼─> G, colour preservation, strength ─> (N, H, W, 3) uint8 RGB
+    strength (1,) float32 in [0, 1]  ──┤
+    preserve_color (1,) float32 0/1  ──┘
+
+Instance normalisation exports as the fused InstanceNormalization op; the export test checks
+parity with PyTorch.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from stylecast.models.generator import Generator
+from stylecast.runtime.export_inputs import inference_inputs
+
+INPUT_NAMES = ["frames", "code", "strength", "preserve_color"]
+OUTPUT_NAMES = ["stylized"]
+OPSET = 17
+# ITU-R BT.601 luma weights, as in losses.rgb_to_luminance.
+_LUMA = (0.299, 0.587, 0.114)
+
+
+class InferenceGraph(nn.Module):
+    """uint8 frames in, uint8 stylized frames out; see the module docstring for shapes."""
+
+    def __init__(self, generator: Generator) -> None:
+        super().__init__()
+        self.generator = generator
+        self.luma: torch.Tensor
+        self.register_buffer("luma", torch.tensor(_LUMA).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, frames: torch.Tensor, code: torch.Tensor, strength: torch.Tensor,
+                preserve_color: torch.Tensor) -> torch.Tensor:
+        x = frames.permute(0, 3, 1, 2).float() * (1.0 / 255.0)
+        out = self.generator(x, code)
+        assert isinstance(out, torch.Tensor)
+        out = out.float()
+        # Colour preservation: keep the input's chroma, take the stylized luminance. In YCbCr the
+        # RGB of a pixel is Y plus a chroma term, so swapping Y adds the luminance difference.
+        delta = ((out - x) * self.luma).sum(dim=1, keepdim=True)
+        out = out + preserve_color * (x + delta - out)
+        out = x + strength * (out - x)
+        return (out.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def export_onnx(generator: Generator, path: str | Path, raw: bool = False) -> Path:
+    """Write G's inference graph to ``path`` atomically; dynamic batch, height and width.
+
+    ``raw=True`` exports the bare network instead: ``frame (N, 3, H, W)`` float32 in [0, 1] and
+    ``code (1, D)`` in, ``stylized (N, 3, H, W)`` float32 out, for use in other pipelines.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    graph: nn.Module = InferenceGraph(generator).eval()
+    example: tuple[torch.Tensor, ...] = (torch.zeros(1, 37, 53, 3, dtype=torch.uint8),
+                                         torch.zeros(1, generator.config.code_dim), torch.ones(1), torch.zeros(1))
+    input_names, axes = INPUT_NAMES, {"frames": {0: "batch", 1: "height", 2: "width"},
+                                      "stylized": {0: "batch", 1: "height", 2: "width"}}
+    if raw:
+        graph = generator.eval()
+        example = (torch.rand(1, 3, 37, 53), torch.zeros(1, generator.config.code_dim))
+        input_names, axes = ["frame", "code"], {"frame": {0: "batch", 2: "height", 3: "width"},
+                                                 "stylized": {0: "batch", 2: "height", 3: "width"}}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # The exporter's notes on instance_norm (G always normalises by the frame's own
+            # statistics, train or eval) and on constant folding are expected.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(graph, example, tmp, input_names=input_names, output_names=OUTPUT_NAMES,
+                              dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def quantize_int8(source: str | Path, target: str | Path, calibration: Iterable[np.ndarray],
+                  code: np.ndarray) -> Path:
+    """Static int8 (QDQ, per-channel weights) quantisation of the convolutions, for VNNI CPUs.
+
+    ``calibration`` yields ``(1, H, W, 3)`` uint8 frames; ``code`` is the style code used while
+    calibrating activation ranges.
+    """
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.feeds = iter([inference_inputs(frame, code) for frame in calibration])
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.feeds, None)
+
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        quantize_static(str(source), tmp, _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        op_types_to_quantize=["Conv"])
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from stylecast.cli import main
+from stylecast.models.io import load_stylenet, save_stylenet
+from stylecast.models.style import StyleInfo, StyleNet
+from stylecast.runtime.engine import create_engine
+from stylecast.runtime.export import InferenceGraph, export_onnx
+from stylecast.runtime.export_inputs import inference_inputs
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(7)
+    net = StyleNet([StyleInfo("alpha"), StyleInfo("beta")])
+    with torch.no_grad():  # a trained-like modulation, so styles differ
+        net.generator.modulation.weight.normal_(std=0.2)
+    return save_stylenet(net, tmp_path_factory.mktemp("m") / "m.safetensors")
+
+
+def test_raw_export_matches_pytorch_on_an_odd_size(model: Path, tmp_path: Path) -> None:
+    net, _ = load_stylenet(model)
+    path = export_onnx(net.generator, tmp_path / "g.onnx", raw=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    frame = torch.rand(2, 3, 67, 93)
+    code = net.bank[1:2].detach()
+    with torch.no_grad():
+        expected = net.generator(frame, code)
+    assert isinstance(expected, torch.Tensor)
+    got = session.run(None, {"frame": frame.numpy(), "code": code.numpy()})[0]
+    assert got.shape == (2, 3, 67, 93)
+    assert np.abs(got - expected.numpy()).max() <= 1e-3
+
+
+def test_frame_graph_matches_pytorch_with_strength_and_colour(model: Path, tmp_path: Path) -> None:
+    net, _ = load_stylenet(model)
+    path = export_onnx(net.generator, tmp_path / "f.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    frames = np.random.default_rng(0).integers(0, 256, (1, 41, 59, 3), dtype=np.uint8)
+    code = net.bank[:1].detach().numpy()
+    graph = InferenceGraph(net.generator).eval()
+    for strength, preserve in [(1.0, False), (0.5, True), (0.0, False)]:
+        got = session.run(None, inference_inputs(frames, code, strength, preserve))[0]
+        with torch.no_grad():
+            want = graph(torch.from_numpy(frames), torch.from_numpy(code), torch.tensor([strength]),
+                         torch.tensor([float(preserve)])).numpy()
+        assert got.dtype == np.uint8 and got.shape == frames.shape
+        assert np.abs(got.astype(int) - want).max() <= 1
+    # strength 0 gives back the input; colour preservation keeps the input's chroma
+    np.testing.assert_array_equal(session.run(None, inference_inputs(frames, code, 0.0))[0], frames)
+    full = session.run(None, inference_inputs(frames, code, 1.0, False))[0].astype(float)
+    kept = session.run(None, inference_inputs(frames, code, 1.0, True))[0].astype(float)
+    chroma = (frames.astype(float) - frames.astype(float).mean(axis=-1, keepdims=True))
+    assert np.abs((kept - kept.mean(-1, keepdims=True)) - chroma).mean() < np.abs(
+        (full - full.mean(-1, keepdims=True)) - chroma).mean()
+
+
+def test_backends_agree(model: Path) -> None:
+    frames = np.random.default_rng(1).integers(0, 256, (2, 33, 47, 3), dtype=np.uint8)
+    code = load_stylenet(model)[0].bank[1:].detach().numpy()
+    onnx_out = create_engine(model, "onnx")(frames, code)
+    torch_out = create_engine(model, "torch")(frames, code)
+    assert np.abs(onnx_out.astype(int) - torch_out).max() <= 1
+    bf16 = create_engine(model, "torch", "bf16")(frames, code)
+    assert np.abs(bf16.astype(float) - torch_out).mean() < 4.0
+
+
+def test_cli_export_with_int8(model: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out.onnx"
+    assert main(["export", "--format", "onnx", "-o", str(target), "--int8", "--model", str(model)]) == 0
+    assert target.is_file() and target.with_suffix(".int8.onnx").is_file()
+    frames = np.random.default_rng(2).integers(0, 256, (1, 48, 64, 3), dtype=np.uint8)
+    code = load_stylenet(model)[0].bank[:1].detach().numpy()
+    fp32 = ort.InferenceSession(str(target)).run(None, inference_inputs(frames, code))[0]
+    int8 = ort.InferenceSession(str(target.with_suffix(".int8.onnx"))).run(None, inference_inputs(frames, code))[0]
+    assert int8.shape == fp32.shape
+    assert main(["export", "-o", str(tmp_path / "x.txt"), "--model", str(model)]) == 2
