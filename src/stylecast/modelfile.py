@@ -38,6 +38,10 @@ def _sniff(path: Path) -> None:
     if not head:
         raise ModelFileError(f"model file {path} is empty: re-export it with `stylecast train` or "
                              "re-download it")
+    # safetensors: an 8-byte little-endian header length, then the JSON header. Check that first:
+    # the length's low byte can be anything, 0x80 (a pickle's first byte) included.
+    if len(head) >= 9 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] <= _MAX_HEADER:
+        return
     if head[:1] == b"\x80" or head[:2] == b"PK":
         raise ModelFileError(
             f"{path} is a pickle/PyTorch checkpoint, which stylecast never unpickles for safety: "
@@ -45,10 +49,7 @@ def _sniff(path: Path) -> None:
             "checkpoints)")
     if len(head) < 9:
         raise ModelFileError(f"model file {path} is truncated: re-export or re-download it")
-    (header_len,) = struct.unpack("<Q", head[:8])
-    if header_len > _MAX_HEADER or head[8:9] != b"{":
-        raise ModelFileError(f"{path} is not a safetensors model file: give a model written by "
-                             "`stylecast train`")
+    raise ModelFileError(f"{path} is not a safetensors model file: give a model written by `stylecast train`")
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from stylecast.library import StyleLibrary, model_digest
 from stylecast.modelfile import default_model_path, read_metadata
 from stylecast.runtime.engine import Engine, create_engine
 from stylecast.styles import resolve_code
@@ -39,12 +40,18 @@ class Stylizer:
         self.model_path = Path(model) if model is not None else default_model_path()
         self.meta = read_metadata(self.model_path)
         self.bank = _read_bank(self.model_path)
+        # The user's styles adapted on this model's G join the bank, usable by name everywhere.
+        user_names, user_codes = StyleLibrary().names_and_codes(model_digest(self.model_path))
+        self.user_styles = user_names
+        if user_names:
+            self.bank = np.concatenate([self.bank, user_codes.reshape(len(user_names), -1)])
         self.engine: Engine = create_engine(self.model_path, backend, precision, threads)
         self._style_encoder: Any = None
 
     @property
     def styles(self) -> list[str]:
-        return [s["name"] for s in self.meta["styles"]]
+        """Shipped (or trained) styles first, then the user's styles for this model."""
+        return [s["name"] for s in self.meta["styles"]] + self.user_styles
 
     @property
     def style_info(self) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ def test_any_size(generator: Generator, size: tuple[int, int]) -> None:
     out, feats = generator(frame, torch.randn(2, 64), return_features=True)
     assert out.shape == frame.shape
     assert 0.0 <= out.min() and out.max() <= 1.0
-    assert feats.shape == (2, 64, -(-size[0] // 4), -(-size[1] // 4))
+    assert feats.shape == (2, generator.config.channels, -(-size[0] // 4), -(-size[1] // 4))
 
 
 def test_budget_at_640x480() -> None:

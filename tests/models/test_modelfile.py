@@ -58,6 +58,20 @@ def test_pickle_is_refused_with_a_clear_message(tmp_path: Path) -> None:
         read_metadata(tmp_path / "ckpt.pt")
 
 
+def test_a_header_length_starting_like_a_pickle_still_reads(tmp_path: Path) -> None:
+    import numpy as np
+
+    # The header length is little-endian: its first byte is 0x80 (pickle's first byte) for about
+    # one file in 32. Pad the metadata until that happens and check the file still reads.
+    for pad in range(400):
+        path = write_model_file(tmp_path / "m.safetensors", {"w": np.zeros(2, np.float32)}, {"pad": "x" * pad})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    else:
+        pytest.fail("no padding gave a 0x80 first byte")
+    assert read_metadata(path)["pad"] == "x" * pad
+
+
 def test_unknown_version_missing_empty_and_truncated(tmp_path: Path) -> None:
     import numpy as np
 

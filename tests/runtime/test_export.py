@@ -12,7 +12,7 @@ from stylecast.models.io import load_stylenet, save_stylenet
 from stylecast.models.style import StyleInfo, StyleNet
 from stylecast.runtime.engine import create_engine
 from stylecast.runtime.export import InferenceGraph, export_onnx
-from stylecast.runtime.export_inputs import inference_inputs
+from stylecast.runtime.export_inputs import finish, inference_inputs
 
 
 @pytest.fixture(scope="module")
@@ -38,27 +38,34 @@ def test_raw_export_matches_pytorch_on_an_odd_size(model: Path, tmp_path: Path) 
     assert np.abs(got - expected.numpy()).max() <= 1e-3
 
 
-def test_frame_graph_matches_pytorch_with_strength_and_colour(model: Path, tmp_path: Path) -> None:
+def test_frame_graph_matches_pytorch(model: Path, tmp_path: Path) -> None:
     net, _ = load_stylenet(model)
     path = export_onnx(net.generator, tmp_path / "f.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    frames = np.random.default_rng(0).integers(0, 256, (1, 41, 59, 3), dtype=np.uint8)
+    frames = np.random.default_rng(0).integers(0, 256, (2, 41, 59, 3), dtype=np.uint8)
     code = net.bank[:1].detach().numpy()
-    graph = InferenceGraph(net.generator).eval()
-    for strength, preserve in [(1.0, False), (0.5, True), (0.0, False)]:
-        got = session.run(None, inference_inputs(frames, code, strength, preserve))[0]
-        with torch.no_grad():
-            want = graph(torch.from_numpy(frames), torch.from_numpy(code), torch.tensor([strength]),
-                         torch.tensor([float(preserve)])).numpy()
-        assert got.dtype == np.uint8 and got.shape == frames.shape
-        assert np.abs(got.astype(int) - want).max() <= 1
-    # strength 0 gives back the input; colour preservation keeps the input's chroma
-    np.testing.assert_array_equal(session.run(None, inference_inputs(frames, code, 0.0))[0], frames)
-    full = session.run(None, inference_inputs(frames, code, 1.0, False))[0].astype(float)
-    kept = session.run(None, inference_inputs(frames, code, 1.0, True))[0].astype(float)
-    chroma = (frames.astype(float) - frames.astype(float).mean(axis=-1, keepdims=True))
-    assert np.abs((kept - kept.mean(-1, keepdims=True)) - chroma).mean() < np.abs(
-        (full - full.mean(-1, keepdims=True)) - chroma).mean()
+    got = session.run(None, inference_inputs(frames, code))[0]
+    with torch.no_grad():
+        want = InferenceGraph(net.generator).eval()(torch.from_numpy(frames), torch.from_numpy(code)).numpy()
+    assert got.dtype == np.uint8 and got.shape == frames.shape
+    assert np.abs(got.astype(int) - want).max() <= 1
+
+
+def test_strength_and_colour_preservation() -> None:
+    rng = np.random.default_rng(3)
+    original = rng.integers(0, 256, (2, 9, 11, 3), dtype=np.uint8)
+    stylized = rng.integers(0, 256, (2, 9, 11, 3), dtype=np.uint8)
+    assert finish(original, stylized) is stylized  # the default costs nothing
+    np.testing.assert_array_equal(finish(original, stylized, strength=0.0), original)
+    half = finish(original, stylized, strength=0.5).astype(float)
+    assert np.abs(half - (original.astype(float) + stylized) / 2).max() <= 1.0
+    kept = finish(original, stylized, preserve_color=True).astype(float)
+    luma = np.array([0.299, 0.587, 0.114])
+    # luminance from the stylized frame, chroma (differences between channels) from the original
+    inside = (kept > 0).all(-1) & (kept < 255).all(-1)
+    assert np.abs((kept @ luma - stylized.astype(float) @ luma)[inside]).max() <= 1.0
+    chroma = lambda x: x - x.mean(-1, keepdims=True)  # noqa: E731
+    assert np.abs(chroma(kept) - chroma(original.astype(float)))[inside].max() <= 1.0
 
 
 def test_backends_agree(model: Path) -> None:

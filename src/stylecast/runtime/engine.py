@@ -100,9 +100,9 @@ class OnnxEngine:
 
     def __call__(self, frames: np.ndarray, code: np.ndarray, strength: float = 1.0,
                  preserve_color: bool = False) -> np.ndarray:
-        from stylecast.runtime.export_inputs import inference_inputs
+        from stylecast.runtime.export_inputs import finish, inference_inputs
 
-        return self.session.run(None, inference_inputs(frames, code, strength, preserve_color))[0]
+        return finish(frames, self.session.run(None, inference_inputs(frames, code))[0], strength, preserve_color)
 
 
 class TorchEngine:
@@ -133,10 +133,10 @@ class TorchEngine:
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
                                                     enabled=self.precision == "bf16"):
             out = self.graph(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device),
-                             torch.from_numpy(np.asarray(code, dtype=np.float32).reshape(1, -1)).to(self.device),
-                             torch.tensor([strength], device=self.device),
-                             torch.tensor([1.0 if preserve_color else 0.0], device=self.device))
-        result: Any = out.cpu().numpy()
+                             torch.from_numpy(np.asarray(code, dtype=np.float32).reshape(1, -1)).to(self.device))
+        from stylecast.runtime.export_inputs import finish
+
+        result: Any = finish(frames, out.cpu().numpy(), strength, preserve_color)
         return result
 
 

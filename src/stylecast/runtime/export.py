@@ -2,10 +2,11 @@
 
 The exported graph does all per-frame work, so a frame crosses into the engine once:
 
-    frames  (N, H, W, 3) uint8 RGB   ──┐
-    code    (1, code_dim) float32    ──┼─> G, colour preservation, strength ─> (N, H, W, 3) uint8 RGB
-    strength (1,) float32 in [0, 1]  ──┤
-    preserve_color (1,) float32 0/1  ──┘
+    frames  (N, H, W, 3) uint8 RGB   ──┬─> G ─> (N, H, W, 3) uint8 RGB
+    code    (1, code_dim) float32    ──┘
+
+Strength and colour preservation are applied afterwards, only when asked for
+(``export_inputs.finish``): inside the graph they cost full-size passes on every frame.
 
 Instance normalisation exports as the fused InstanceNormalization op; the export test checks
 parity with PyTorch.
@@ -26,11 +27,9 @@ from torch import nn
 from stylecast.models.generator import Generator
 from stylecast.runtime.export_inputs import inference_inputs
 
-INPUT_NAMES = ["frames", "code", "strength", "preserve_color"]
+INPUT_NAMES = ["frames", "code"]
 OUTPUT_NAMES = ["stylized"]
 OPSET = 17
-# ITU-R BT.601 luma weights, as in losses.rgb_to_luminance.
-_LUMA = (0.299, 0.587, 0.114)
 
 
 class InferenceGraph(nn.Module):
@@ -39,21 +38,13 @@ class InferenceGraph(nn.Module):
     def __init__(self, generator: Generator) -> None:
         super().__init__()
         self.generator = generator
-        self.luma: torch.Tensor
-        self.register_buffer("luma", torch.tensor(_LUMA).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, frames: torch.Tensor, code: torch.Tensor, strength: torch.Tensor,
-                preserve_color: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         x = frames.permute(0, 3, 1, 2).float() * (1.0 / 255.0)
         out = self.generator(x, code)
         assert isinstance(out, torch.Tensor)
-        out = out.float()
-        # Colour preservation: keep the input's chroma, take the stylized luminance. In YCbCr the
-        # RGB of a pixel is Y plus a chroma term, so swapping Y adds the luminance difference.
-        delta = ((out - x) * self.luma).sum(dim=1, keepdim=True)
-        out = out + preserve_color * (x + delta - out)
-        out = x + strength * (out - x)
-        return (out.clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1)
+        # G ends in a sigmoid: no clamp needed before rounding.
+        return (out.float() * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1)
 
 
 def export_onnx(generator: Generator, path: str | Path, raw: bool = False) -> Path:
@@ -66,7 +57,7 @@ def export_onnx(generator: Generator, path: str | Path, raw: bool = False) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     graph: nn.Module = InferenceGraph(generator).eval()
     example: tuple[torch.Tensor, ...] = (torch.zeros(1, 37, 53, 3, dtype=torch.uint8),
-                                         torch.zeros(1, generator.config.code_dim), torch.ones(1), torch.zeros(1))
+                                         torch.zeros(1, generator.config.code_dim))
     input_names, axes = INPUT_NAMES, {"frames": {0: "batch", 1: "height", 2: "width"},
                                       "stylized": {0: "batch", 1: "height", 2: "width"}}
     if raw:

@@ -1,14 +1,38 @@
-"""The input feed of the exported inference graph (torch-free, shared by export and engine)."""
+"""Torch-free helpers around the exported graph: its input feed and the optional finishing step."""
 
 from __future__ import annotations
 
 import numpy as np
 
+# ITU-R BT.601 luma weights, as in losses.rgb_to_luminance.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
-def inference_inputs(frames: np.ndarray, code: np.ndarray, strength: float = 1.0,
-                     preserve_color: bool = False) -> dict[str, np.ndarray]:
+
+def inference_inputs(frames: np.ndarray, code: np.ndarray) -> dict[str, np.ndarray]:
     """The ONNX input feed for ``frames`` (N, H, W, 3) uint8 and ``code`` (1, D) float32."""
     return {"frames": np.ascontiguousarray(frames, dtype=np.uint8),
-            "code": np.ascontiguousarray(code, dtype=np.float32).reshape(1, -1),
-            "strength": np.array([strength], dtype=np.float32),
-            "preserve_color": np.array([1.0 if preserve_color else 0.0], dtype=np.float32)}
+            "code": np.ascontiguousarray(code, dtype=np.float32).reshape(1, -1)}
+
+
+def finish(original: np.ndarray, stylized: np.ndarray, strength: float = 1.0,
+           preserve_color: bool = False) -> np.ndarray:
+    """Colour preservation and strength, applied only when asked for.
+
+    Args:
+        original, stylized: ``(..., H, W, 3)`` uint8 RGB of the same shape.
+        strength: 1 keeps the stylized frame, 0 gives back the original.
+        preserve_color: keep the original's chroma and take the stylized luminance. In YCbCr a
+            pixel's RGB is Y plus a chroma term, so swapping Y adds the luminance difference.
+    """
+    if strength >= 1.0 and not preserve_color:
+        return stylized
+    out = stylized.astype(np.float32)
+    if preserve_color:
+        base = original.astype(np.float32)
+        delta = (out - base) @ _LUMA
+        out = base + delta[..., None]
+    if strength < 1.0:
+        out = original.astype(np.float32) + strength * (out - original)
+    result: np.ndarray = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return result
+

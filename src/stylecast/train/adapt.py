@@ -1,0 +1,277 @@
+"""Adapting a new style to a trained G: an instant code, then a few minutes of optimising it.
+
+``stylecast add-style`` turns a painting into a style in two stages:
+
+1. **Instant code**: the model's style encoder on E's statistics of the painting (what training
+   taught it to predict), available in about a second.
+2. **Adaptation**: gradient descent on that code alone, G and E frozen, on the training losses
+   (content + style + total variation) over crops of a few content photos, within a time budget.
+
+Only the code is trained: the shipped G is shared by every style and exported once to ONNX, so a
+user style must be a code in that G's code space, like a bank entry. Adapting G's weights would
+need a second model file per style and a re-export; on a 2-core CPU that is neither fast nor small.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from stylecast import losses as L
+from stylecast.data.images import ContentImages, _resize_short_side, _to_chw_uint8, list_images, load_rgb
+from stylecast.data.styles import MIN_STYLE_SIDE
+from stylecast.errors import InputError
+from stylecast.models.encoder import VGG19Features
+from stylecast.models.io import load_stylenet
+from stylecast.models.style import STYLE_STAT_LAYERS, style_statistics
+
+#: Content photos shipped for adaptation (see ``samples/CREDITS.md``).
+SAMPLE_PHOTOS_DIR = Path(__file__).resolve().parents[1] / "samples" / "photos"
+
+# Fallbacks when a model file does not record its training losses: the zoo recipe's weights
+# (configs/zoo.toml, meta["training"]["loss"] of the shipped model).
+DEFAULT_CONTENT_WEIGHT = 1e-5
+DEFAULT_STYLE_WEIGHT = 1e-4
+DEFAULT_TV_WEIGHT = 10.0
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+DEFAULT_CONTENT_LAYER = "relu4_1"
+# The zoo computes Gram targets with the painting's shorter side at data.style_size = 256.
+DEFAULT_STYLE_SIZE = 256
+# Training crops 256 px from photos held at a 320 px shorter side; keep that scale ratio.
+CROP_TO_PHOTO = 256 / 320
+# Crops of the fixed batch on which the instant and the adapted code are compared at the end.
+EVAL_CROPS = 4
+# Smoothing of the per-step style loss: each step sees different crops, so one step's loss is noisy.
+RUNNING_DECAY = 0.8
+# Largest painting side kept in memory; targets use a 256 px shorter side, the thumbnail 128 px.
+MAX_PAINTING_SIDE = 4096
+
+
+@dataclass
+class AdaptResult:
+    """Outcome of :func:`adapt_style`.
+
+    Attributes:
+        code: ``(code_dim,)`` float32, the adapted code (the instant code if adapting did not help).
+        instant_code: ``(code_dim,)`` float32, the style encoder's code.
+        steps: optimisation steps run.
+        seconds: wall time of the whole call.
+        style_loss_start, style_loss_end: style loss (Gram MSE, layer-weighted, not multiplied by
+            the style weight) of the instant and of the returned code on one fixed batch of crops.
+    """
+
+    code: np.ndarray
+    instant_code: np.ndarray
+    steps: int
+    seconds: float
+    style_loss_start: float
+    style_loss_end: float
+
+
+def _check_painting(painting: np.ndarray, what: str) -> None:
+    if painting.dtype != np.uint8 or painting.ndim != 3 or painting.shape[2] != 3:
+        raise InputError(f"{what} must be an RGB image (uint8 (H, W, 3)), got {painting.dtype} {painting.shape}")
+    height, width = painting.shape[:2]
+    if min(height, width) < MIN_STYLE_SIDE:
+        raise InputError(f"{what} is only {width}x{height} pixels, too small to describe a style: give at least "
+                         f"{MIN_STYLE_SIDE}x{MIN_STYLE_SIDE}, ideally 512 px or more")
+
+
+def load_style_image(path: str | Path) -> np.ndarray:
+    """Read a painting for ``add-style``.
+
+    Returns:
+        ``uint8`` ``(H, W, 3)`` RGB, longer side at most ``MAX_PAINTING_SIDE``.
+
+    Raises:
+        InputError: missing or unreadable file, or shorter side under ``MIN_STYLE_SIDE`` (64) px.
+    """
+    image = load_rgb(path, max_side=MAX_PAINTING_SIDE)
+    _check_painting(image, f"style image {str(path)!r}")
+    return image
+
+
+class _PhotoCrops(ContentImages):
+    """``ContentImages`` built from arrays already in memory (same crops, flips and randomness)."""
+
+    def __init__(self, photos: Sequence[np.ndarray], short_side: int) -> None:
+        self.short_side = short_side
+        self.paths = []
+        self._images = []
+        for index, photo in enumerate(photos):
+            if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
+                raise InputError(f"content photo {index} must be uint8 (H, W, 3), got {photo.dtype} {photo.shape}")
+            resized = _resize_short_side(Image.fromarray(photo), short_side)
+            self._images.append(_to_chw_uint8(np.array(resized, dtype=np.uint8)))
+        if not self._images:
+            raise InputError("no content photos given for adaptation: pass at least one, or none for the "
+                             "shipped sample photos")
+
+
+def _loss_settings(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The training recipe's loss weights, layers and style size, with the zoo's as fallbacks."""
+    training = meta.get("training") or {}
+    loss = training.get("loss") or {}
+    data = training.get("data") or {}
+    layers = list(loss.get("style_layers") or DEFAULT_STYLE_LAYERS)
+    layer_weights = list(loss.get("style_layer_weights") or [1.0] * len(layers))
+    if len(layer_weights) != len(layers):
+        layer_weights = [1.0] * len(layers)
+    return {
+        "content_weight": float(loss.get("content_weight", DEFAULT_CONTENT_WEIGHT)),
+        "style_weight": float(loss.get("style_weight", DEFAULT_STYLE_WEIGHT)),
+        "tv_weight": float(loss.get("tv_weight", DEFAULT_TV_WEIGHT)),
+        "style_layers": layers,
+        "style_layer_weights": dict(zip(layers, map(float, layer_weights), strict=True)),
+        "content_layer": str(loss.get("content_layer", DEFAULT_CONTENT_LAYER)),
+        "style_size": int(data.get("style_size", DEFAULT_STYLE_SIZE)),
+    }
+
+
+def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 10.0, max_steps: int | None = None,
+                photos: Sequence[np.ndarray] | None = None, size: int = 192, batch: int = 2, lr: float = 0.05,
+                content_weight: float | None = None, style_weight: float | None = None,
+                tv_weight: float | None = None, precision: str = "bf16", seed: int = 0,
+                on_step: Callable[[int, float], None] | None = None) -> AdaptResult:
+    """Find a style code for ``painting``: the style encoder's instant code, then code-only adaptation.
+
+    Args:
+        model_path: the model file (``None``: the shipped model). It is only read.
+        painting: ``uint8`` ``(H, W, 3)`` RGB, shorter side >= 64 px.
+        minutes: wall-time budget of the whole call (setup and the final comparison included).
+        max_steps: stop after this many steps even with time left (``None``: the budget decides).
+        photos: content photos, ``uint8`` ``(H, W, 3)`` each (``None``: the shipped sample photos).
+        size: side of the square crops G stylizes during adaptation.
+        batch: crops per step.
+        lr: Adam learning rate on the code (codes are O(1), so steps of a few hundredths).
+        content_weight, style_weight, tv_weight: ``None``: the model's training recipe's weights
+            (``meta["training"]["loss"]``), else 1e-5 / 1e-4 / 10.
+        precision: ``"bf16"`` (autocast, about twice as fast on CPU) or ``"fp32"``.
+        seed: seeds every crop; the same inputs and seed give the same code.
+        on_step: called as ``on_step(step, running_style_loss)`` after every step (progress, or a
+            way to stop: an exception it raises propagates, ``KeyboardInterrupt`` included).
+
+    Returns:
+        :class:`AdaptResult`. The returned code is the one with the lowest running style loss, kept
+        only if it beats the instant code on a fixed batch of crops.
+
+    Raises:
+        InputError: a bad painting, photo or setting.
+        ModelFileError: an unreadable model file.
+    """
+    started = time.monotonic()
+    _check_painting(painting, "the style image")
+    if precision not in ("bf16", "fp32"):
+        raise InputError(f"precision must be 'bf16' or 'fp32', not {precision!r}")
+    if not minutes > 0 or not math.isfinite(minutes):
+        raise InputError(f"the time budget must be a positive number of minutes, not {minutes}")
+    if size < 32 or batch < 1 or (max_steps is not None and max_steps < 0) or not lr > 0:
+        raise InputError(f"bad adaptation settings (size={size}, batch={batch}, max_steps={max_steps}, lr={lr}): "
+                         "need size >= 32, batch >= 1, max_steps >= 0, lr > 0")
+    budget = minutes * 60.0
+    if photos is None:
+        photos = [load_rgb(path) for path in list_images(SAMPLE_PHOTOS_DIR)]
+    crops = _PhotoCrops(photos, short_side=max(size, round(size / CROP_TO_PHOTO)))
+
+    net, meta = load_stylenet(model_path)
+    net.requires_grad_(False)
+    net.eval()
+    generator = net.generator
+    settings = _loss_settings(meta)
+    weights = {
+        "content": settings["content_weight"] if content_weight is None else content_weight,
+        "style": settings["style_weight"] if style_weight is None else style_weight,
+        "tv": settings["tv_weight"] if tv_weight is None else tv_weight,
+    }
+    style_layers: list[str] = settings["style_layers"]
+    layer_weights: dict[str, float] = settings["style_layer_weights"]
+    content_layer: str = settings["content_layer"]
+    output_layers = sorted(set(style_layers) | {content_layer})
+    vgg = VGG19Features()
+
+    # 1) Instant code and 2) Gram targets, from the painting at the training scale, in float32 as
+    # the trainer computes them.
+    style_image = _resize_short_side(Image.fromarray(painting), settings["style_size"])
+    style_tensor = _to_chw_uint8(np.array(style_image, dtype=np.uint8)).float().div_(255.0)[None]
+    with torch.no_grad():
+        feats = vgg(style_tensor, sorted(set(style_layers) | set(STYLE_STAT_LAYERS)))
+        instant = net.encoder(style_statistics(feats)).float()                 # (1, code_dim)
+        target_grams = {layer: L.gram_matrix(feats[layer]) for layer in style_layers}  # (1, C, C)
+    del feats
+
+    def autocast() -> AbstractContextManager[Any]:
+        return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+
+    def losses(code: torch.Tensor, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        with autocast():
+            out = generator(frames, code)
+            assert isinstance(out, torch.Tensor)
+            out = out.float()
+            out_feats = vgg(out, output_layers)
+            with torch.no_grad():
+                content_target = vgg(frames, [content_layer])[content_layer]
+            return {"content": L.content_loss(out_feats[content_layer], content_target),
+                    "style": L.style_loss(out_feats, target_grams, layer_weights),
+                    "tv": L.total_variation(out)}
+
+    # A fixed batch (its own seed) on which the instant and the adapted code are compared fairly.
+    eval_frames = crops.sample(EVAL_CROPS, size, torch.Generator().manual_seed(seed + 1))
+
+    def eval_style_loss(code: torch.Tensor) -> float:
+        with torch.no_grad():
+            return float(losses(code, eval_frames)["style"])
+
+    eval_started = time.monotonic()
+    loss_start = eval_style_loss(instant)
+    eval_seconds = time.monotonic() - eval_started
+
+    # 3) Optimise the code alone.
+    code = nn.Parameter(instant.clone())
+    optimizer = torch.optim.Adam([code], lr=lr)
+    rng = torch.Generator().manual_seed(seed)
+    best_code, best_running = instant.clone(), math.inf
+    running: float | None = None
+    step = 0
+    loop_started = time.monotonic()
+    while max_steps is None or step < max_steps:
+        elapsed = time.monotonic() - started
+        per_step = (time.monotonic() - loop_started) / step if step else 0.0
+        # Stop while the next step and the final comparison still fit in the budget.
+        if elapsed + per_step + eval_seconds > budget:
+            break
+        frames = crops.sample(batch, size, rng)
+        before = code.detach().clone()
+        terms = losses(code, frames)
+        total = (weights["content"] * terms["content"] + weights["style"] * terms["style"]
+                 + weights["tv"] * terms["tv"])
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        step += 1
+        style_value = float(terms["style"].detach())
+        running = style_value if running is None else RUNNING_DECAY * running + (1 - RUNNING_DECAY) * style_value
+        # The loss was measured for the code before this update: that is the code it describes.
+        if running < best_running:
+            best_running, best_code = running, before
+        if on_step is not None:
+            on_step(step, running)
+
+    loss_end = loss_start
+    chosen = instant
+    if step:
+        candidate_loss = eval_style_loss(best_code)
+        if candidate_loss < loss_start:  # adapting must pay on the fixed batch, or the instant code stays
+            chosen, loss_end = best_code, candidate_loss
+    return AdaptResult(code=chosen[0].numpy().astype(np.float32), instant_code=instant[0].numpy().astype(np.float32),
+                       steps=step, seconds=time.monotonic() - started, style_loss_start=loss_start,
+                       style_loss_end=loss_end)
