@@ -43,8 +43,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_styles(args: argparse.Namespace) -> int:
-    from stylecast.library import StyleLibrary, model_digest
-    from stylecast.modelfile import default_model_path, read_metadata
+    from stylecast.library import StyleLibrary
+    from stylecast.modelfile import default_model_path, model_digest, read_metadata
 
     path = Path(args.model) if args.model else default_model_path()
     meta = read_metadata(path)
@@ -72,8 +72,8 @@ def cmd_styles(args: argparse.Namespace) -> int:
 def cmd_add_style(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from stylecast.library import StyleLibrary, UserStyle, model_digest
-    from stylecast.modelfile import default_model_path, read_metadata
+    from stylecast.library import StyleLibrary, UserStyle
+    from stylecast.modelfile import default_model_path, model_digest, read_metadata
     from stylecast.runtime.progress import Progress
     from stylecast.train.adapt import adapt_style, load_style_image
 
@@ -139,7 +139,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from stylecast.modelfile import default_model_path
+    from stylecast.modelfile import default_model_path, model_digest
     from stylecast.models.io import load_stylenet
     from stylecast.runtime.engine import calibration_frames
     from stylecast.runtime.export import export_onnx, quantize_int8
@@ -151,12 +151,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise InputError(f"the output folder {target.parent} does not exist: create it first")
     model = Path(args.model) if args.model else default_model_path()
     net, _ = load_stylenet(model)
-    written = [export_onnx(net.generator, target, raw=args.raw)]
+    digest = model_digest(model)
+    written = [export_onnx(net.generator, target, raw=args.raw, digest=digest)]
     if args.int8:
         if args.raw:
             raise InputError("--int8 quantises the frame graph: drop --raw to use it")
         written.append(quantize_int8(target, target.with_suffix(".int8.onnx"), calibration_frames(),
-                                     net.bank[:1].detach().numpy()))
+                                     net.bank[:1].detach().numpy(), digest))
     _emit(args, {"model": str(model), "written": [str(p) for p in written]},
           "wrote " + ", ".join(str(p) for p in written))
     return 0
@@ -169,10 +170,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for item in args.backends.split(","):
         backend, _, precision = item.partition(":")
         backends.append((backend, precision or "fp32"))
-    resolutions = RESOLUTIONS
+    resolutions: tuple[tuple[int, int], ...] = RESOLUTIONS
     if args.resolutions:
         try:
-            resolutions = tuple(tuple(int(v) for v in r.split("x")) for r in args.resolutions.split(","))  # type: ignore[misc]
+            resolutions = tuple((int(r.split("x")[0]), int(r.split("x")[1])) for r in args.resolutions.split(","))
         except ValueError as error:
             raise InputError(f"--resolutions {args.resolutions!r} must look like 320x240,640x480") from error
     log = None if args.json else print

@@ -114,6 +114,35 @@ def write_model_file(path: str | Path, tensors: Mapping[str, np.ndarray], meta: 
     return path
 
 
+def model_digest(model_path: str | Path) -> str:
+    """SHA-1 of a model file's G: every tensor named ``generator.*``, in sorted key order.
+
+    Only G counts: a code drives G's normalisation layers, so it stays valid when the bank or the
+    style encoder of the file change but not when G does. Names, dtypes and shapes are hashed with
+    the bytes so that a reshaped or renamed tensor changes the digest too.
+
+    Raises:
+        ModelFileError: the file is not a readable stylecast model.
+    """
+    import hashlib
+
+    from safetensors import safe_open
+
+    path = Path(model_path)
+    read_metadata(path)  # the model-file checks, with their messages
+    digest = hashlib.sha1()
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            for key in sorted(k for k in handle.keys() if k.startswith("generator.")):
+                tensor = np.ascontiguousarray(handle.get_tensor(key))
+                digest.update(f"{key}|{tensor.dtype.str}|{tensor.shape}|".encode())
+                digest.update(tensor.tobytes())
+    except Exception as error:  # safetensors raises its own types for truncated files
+        raise ModelFileError(f"model file {path} is damaged or truncated ({error}): re-export or "
+                             "re-download it") from error
+    return digest.hexdigest()
+
+
 def default_model_path() -> Path:
     """The model shipped inside the package."""
     return Path(__file__).parent / "zoo" / "default.safetensors"

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from stylecast.library import StyleLibrary, model_digest
-from stylecast.modelfile import default_model_path, read_metadata
+from stylecast.library import StyleLibrary
+from stylecast.modelfile import default_model_path, model_digest, read_metadata
 from stylecast.runtime.engine import Engine, create_engine
 from stylecast.styles import resolve_code
 

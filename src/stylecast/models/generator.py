@@ -118,7 +118,9 @@ class Generator(nn.Module):
         # so the shuffle begins as nearest upsampling, with no checkerboard to unlearn.
         with torch.no_grad():
             self.head.weight.copy_(self.head.weight[0::4].repeat_interleave(4, dim=0))
-            self.head.bias.copy_(self.head.bias[0::4].repeat_interleave(4))
+            bias = self.head.bias
+            assert bias is not None
+            bias.copy_(bias[0::4].repeat_interleave(4))
         self.frame_skip = nn.Conv2d(3, 3, 1)
         # One linear map from the code to every normalisation layer's (gamma, beta): blending codes
         # is then exactly blending the normalisation parameters.

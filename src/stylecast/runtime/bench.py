@@ -56,7 +56,7 @@ def make_clip(target: Path, width: int, height: int, frames: int) -> Path:
     with VideoWriter(target, width, height, Fraction(1, 30), 30.0) as writer:
         for index in range(frames):
             image = images[index % len(images)]
-            writer.write(np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR)), index)
+            writer.write(np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR)), index)
     return target
 
 

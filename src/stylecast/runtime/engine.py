@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,40 +31,50 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("STYLECAST_CACHE") or user_cache_dir("stylecast"))
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha1()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
+def onnx_digest(path: Path) -> str | None:
+    """The model digest an exported ONNX file was stamped with, or None."""
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception:  # a damaged file: treated as absent, and re-exported where possible
+        return None
+    value = session.get_modelmeta().custom_metadata_map.get("stylecast_model_digest")
+    return str(value) if value else None
 
 
 def onnx_path_for(model: Path, precision: str = "fp32") -> Path:
     """The ONNX graph of a model file: shipped beside it, or exported once into the cache.
 
-    ``default.safetensors`` ships with ``default.onnx`` (and ``default.int8.onnx``). A model of
-    your own is exported on first use, which needs torch; the result is cached by content hash.
+    ``default.safetensors`` ships with ``default.onnx`` and ``default.int8.onnx``, stamped with
+    the digest of its G (file dates mean nothing after a git checkout). A model of your own is
+    exported on first use, which needs torch; the result is cached by that digest.
     """
+    from stylecast.modelfile import model_digest
+
+    digest = model_digest(model)
     suffix = ".int8.onnx" if precision == "int8" else ".onnx"
     beside = model.with_suffix(suffix)
-    if beside.is_file() and beside.stat().st_mtime >= model.stat().st_mtime:
+    if beside.is_file() and onnx_digest(beside) == digest:
         return beside
-    cached = _cache_dir() / "onnx" / f"{model.stem}-{_file_digest(model)}{suffix}"
+    cached = _cache_dir() / "onnx" / f"{digest}{suffix}"
     if cached.is_file():
         return cached
     try:
         from stylecast.models.io import load_stylenet
-        from stylecast.runtime.export import export_onnx
+        from stylecast.runtime.export import export_onnx, quantize_int8
     except ImportError as error:
         raise MissingDependencyError(
-            f"{model} has no ONNX graph beside it and exporting one needs torch: run `stylecast export "
-            f"--model {model} --format onnx -o {beside}` where torch is installed, or install it with "
+            f"{model} has no matching ONNX graph beside it, and exporting one needs torch: run `stylecast "
+            f"export --model {model} -o {beside}` where torch is installed, or install it here with "
             "`pip install 'stylecast[train]' torch==2.13.0`") from error
+    cached.parent.mkdir(parents=True, exist_ok=True)
     net, _ = load_stylenet(model)
-    fp32 = export_onnx(net.generator, cached.with_name(f"{model.stem}-{_file_digest(model)}.onnx"))
+    fp32 = cached.with_name(f"{digest}.onnx")
+    if not fp32.is_file():
+        export_onnx(net.generator, fp32, digest=digest)
     if precision == "int8":
-        from stylecast.runtime.export import quantize_int8
-        return quantize_int8(fp32, cached, calibration_frames(), net.bank[:1].detach().numpy())
+        return quantize_int8(fp32, cached, calibration_frames(), net.bank[:1].detach().numpy(), digest)
     return fp32
 
 

@@ -47,7 +47,22 @@ class InferenceGraph(nn.Module):
         return (out.float() * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1)
 
 
-def export_onnx(generator: Generator, path: str | Path, raw: bool = False) -> Path:
+DIGEST_KEY = "stylecast_model_digest"
+
+
+def _stamp(path: str, digest: str | None) -> None:
+    """Record which model's G an ONNX file holds (``modelfile.model_digest``)."""
+    if digest is None:
+        return
+    import onnx
+
+    graph = onnx.load(path)
+    del graph.metadata_props[:]
+    graph.metadata_props.add(key=DIGEST_KEY, value=digest)
+    onnx.save(graph, path)
+
+
+def export_onnx(generator: Generator, path: str | Path, raw: bool = False, digest: str | None = None) -> Path:
     """Write G's inference graph to ``path`` atomically; dynamic batch, height and width.
 
     ``raw=True`` exports the bare network instead: ``frame (N, 3, H, W)`` float32 in [0, 1] and
@@ -74,6 +89,7 @@ def export_onnx(generator: Generator, path: str | Path, raw: bool = False) -> Pa
             warnings.simplefilter("ignore")
             torch.onnx.export(graph, example, tmp, input_names=input_names, output_names=OUTPUT_NAMES,
                               dynamic_axes=axes, opset_version=OPSET, dynamo=False)
+        _stamp(tmp, digest)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -82,7 +98,7 @@ def export_onnx(generator: Generator, path: str | Path, raw: bool = False) -> Pa
 
 
 def quantize_int8(source: str | Path, target: str | Path, calibration: Iterable[np.ndarray],
-                  code: np.ndarray) -> Path:
+                  code: np.ndarray, digest: str | None = None) -> Path:
     """Static int8 (QDQ, per-channel weights) quantisation of the convolutions, for VNNI CPUs.
 
     ``calibration`` yields ``(1, H, W, 3)`` uint8 frames; ``code`` is the style code used while
@@ -104,6 +120,7 @@ def quantize_int8(source: str | Path, target: str | Path, calibration: Iterable[
         quantize_static(str(source), tmp, _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         op_types_to_quantize=["Conv"])
+        _stamp(tmp, digest)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

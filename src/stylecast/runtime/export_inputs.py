@@ -30,9 +30,9 @@ def finish(original: np.ndarray, stylized: np.ndarray, strength: float = 1.0,
     if preserve_color:
         base = original.astype(np.float32)
         delta = (out - base) @ _LUMA
-        out = base + delta[..., None]
+        out = (base + delta[..., None]).astype(np.float32)
     if strength < 1.0:
-        out = original.astype(np.float32) + strength * (out - original)
+        out = original.astype(np.float32) + np.float32(strength) * (out - original.astype(np.float32))
     result: np.ndarray = np.clip(out + 0.5, 0, 255).astype(np.uint8)
     return result
 

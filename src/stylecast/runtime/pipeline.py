@@ -115,7 +115,7 @@ def stylize_image_file(stylizer: Stylizer, source: Path, target: Path, request: 
 
         scale = request.max_side / max(image.shape[:2])
         size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-        image = np.asarray(Image.fromarray(image).resize(size, Image.LANCZOS))
+        image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
     write_image(target, stylizer.stylize(image, request.code, request.strength, request.preserve_color))
     seconds = time.monotonic() - started
     return FileResult(str(source), str(target), "image", 1, round(seconds, 3), round(1 / max(seconds, 1e-9), 2))
