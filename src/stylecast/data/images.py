@@ -8,18 +8,16 @@ so that the same generator state reproduces the same batch (exact checkpoint res
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from stylecast.data._sampling import check_shard, crop_resize_flip, randint, uniform
 from stylecast.errors import InputError
-
-IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+from stylecast.runtime.media import IMAGE_EXTENSIONS, open_rgb, read_image
 
 # Area of a content crop as a fraction of the largest square that fits the image, and its aspect
 # ratio (width / height) before it is squashed to a square: the ranges of torchvision's
@@ -55,51 +53,9 @@ def list_images(folder: str | Path, recursive: bool = True) -> list[Path]:
     return found
 
 
-def _open_rgb(path: str | Path, draft_side: int | None = None) -> Image.Image:
-    """Decode ``path`` to an upright RGB Pillow image.
-
-    ``draft_side`` lets JPEG decoding skip resolution it would throw away (DCT scaling): the result
-    keeps both sides at least ``draft_side``.
-    """
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(f"image {str(file)!r} does not exist: check the path")
-    try:
-        with warnings.catch_warnings():
-            # A truncated or odd file should surface as our error, not as a stray warning.
-            warnings.simplefilter("ignore")
-            with Image.open(file) as opened:
-                if draft_side is not None:
-                    opened.draft("RGB", (draft_side, draft_side))
-                upright = ImageOps.exif_transpose(opened)
-                rgb = upright.convert("RGB")
-                rgb.load()
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise InputError(
-            f"cannot read image {str(file)!r} ({error}): re-export it as PNG or JPEG, or remove it"
-        ) from error
-    return rgb
-
-
 def load_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
-    """Decode an image file to RGB.
-
-    Args:
-        path: an image file Pillow can read.
-        max_side: if given, shrink (never enlarge) so the longer side is at most this, keeping aspect.
-
-    Returns:
-        ``uint8`` array ``(H, W, 3)``, RGB, EXIF orientation applied.
-
-    Raises:
-        InputError: the file is missing, unreadable or corrupt.
-    """
-    if max_side is not None and max_side < 1:
-        raise InputError(f"max_side must be a positive number of pixels, not {max_side}")
-    image = _open_rgb(path, draft_side=None)
-    if max_side is not None and max(image.size) > max_side:
-        image = _resize_keep_aspect(image, max_side / max(image.size))
-    return np.asarray(image, dtype=np.uint8).copy()
+    """Decode an image file to RGB ``uint8 (H, W, 3)``: ``stylecast.runtime.media.read_image``."""
+    return read_image(path, max_side)
 
 
 def load_short_side(path: str | Path, short_side: int) -> np.ndarray:
@@ -108,7 +64,7 @@ def load_short_side(path: str | Path, short_side: int) -> np.ndarray:
     Returns:
         ``uint8`` array ``(H, W, 3)`` RGB with ``min(H, W) == short_side``.
     """
-    image = _open_rgb(path, draft_side=short_side)
+    image = open_rgb(path, draft_side=short_side)
     return np.asarray(_resize_short_side(image, short_side), dtype=np.uint8).copy()
 
 

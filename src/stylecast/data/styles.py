@@ -9,8 +9,9 @@ import numpy as np
 import torch
 
 from stylecast.data._sampling import crop_resize_flip, randint, uniform
-from stylecast.data.images import _open_rgb, _resize_short_side, _to_chw_uint8
+from stylecast.data.images import _resize_short_side, _to_chw_uint8
 from stylecast.errors import InputError
+from stylecast.runtime.media import open_rgb
 
 # Smaller images carry too little texture for Gram statistics at VGG's deeper layers (relu4_1 is
 # 1/8 of the input size) and upscaling them only invents blur.
@@ -46,7 +47,7 @@ class StyleImages:
         self.names: list[str] = [path.stem for path in self.paths]
         self._images: list[torch.Tensor] = []  # (3, h, w) uint8
         for path in self.paths:
-            image = _open_rgb(path, draft_side=short_side)
+            image = open_rgb(path, draft_side=short_side)
             if min(image.size) < MIN_STYLE_SIDE:
                 raise InputError(
                     f"style image {str(path)!r} is only {image.size[0]}x{image.size[1]} pixels: "

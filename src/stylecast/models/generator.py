@@ -11,11 +11,13 @@ the pace, so full-resolution layers are few and thin):
     frame (B,3,H,W) -> 3x3 conv s2 (H/2) -> depthwise-separable s2 (H/4)
       -> N residual blocks of depthwise-separable convs at H/4
       -> nearest x2 + depthwise-separable (H/2, + skip from the stem)
-      -> 3x3 conv to 12 channels at H/2, pixel shuffle to RGB at H (+ a 1x1 skip from the frame)
-      -> sigmoid -> RGB (B,3,H,W) in [0, 1]
+      -> 3x3 conv to RGB at H/2, bilinear x2 (+ a 1x1 skip from the frame) -> sigmoid
+      -> RGB (B,3,H,W) in [0, 1]
 
 No layer is wider than 3 channels at full resolution: a 3x3 head there cost more than all the
-residual blocks together (ONNX Runtime profile, 640x480).
+residual blocks together (ONNX Runtime profile, 640x480). A pixel-shuffle head was as fast but
+grew a 2-pixel checkerboard within 200 training steps despite ICNR initialisation; bilinear
+upsampling cannot make one.
 
 Any H x W works: inputs are padded to a multiple of 4 inside and cropped back.
 """
@@ -113,14 +115,7 @@ class Generator(nn.Module):
         self.blocks = nn.ModuleList(ResidualBlock(cfg.channels, cfg.block_kernel) for _ in range(cfg.blocks))
         self.up = SeparableConv(cfg.channels, cfg.stem_channels, 3)
         self.up_norm = CondInstanceNorm(cfg.stem_channels)
-        self.head = nn.Conv2d(cfg.stem_channels, 12, 3, padding=1)
-        # ICNR init (Aitken et al. 2017): the four sub-pixels of each shuffled block start equal,
-        # so the shuffle begins as nearest upsampling, with no checkerboard to unlearn.
-        with torch.no_grad():
-            self.head.weight.copy_(self.head.weight[0::4].repeat_interleave(4, dim=0))
-            bias = self.head.bias
-            assert bias is not None
-            bias.copy_(bias[0::4].repeat_interleave(4))
+        self.head = nn.Conv2d(cfg.stem_channels, 3, 3, padding=1)
         self.frame_skip = nn.Conv2d(3, 3, 1)
         # One linear map from the code to every normalisation layer's (gamma, beta): blending codes
         # is then exactly blending the normalisation parameters.
@@ -155,7 +150,8 @@ class Generator(nn.Module):
         features = x
         x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         x = torch.relu(self.up_norm(self.up(x), *params[-1]) + s)
-        x = F.pixel_shuffle(self.head(x), 2) + self.frame_skip(padded.to(x.dtype))
+        x = F.interpolate(self.head(x), scale_factor=2.0, mode="bilinear", align_corners=False)
+        x = x + self.frame_skip(padded.to(x.dtype))
         out = torch.sigmoid(x[:, :, :height, :width])
         if return_features:
             return out, features

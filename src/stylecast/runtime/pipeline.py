@@ -101,7 +101,7 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
                 count += 1
                 progress.update(count)
         progress.close(count)
-        warnings = list(reader.warnings)
+        warnings = list(reader.warnings) + list(writer.warnings)
     seconds = time.monotonic() - started
     return FileResult(str(source), str(target), "video", count, round(seconds, 3),
                       round(count / max(seconds, 1e-9), 2), warnings)
@@ -109,13 +109,7 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
 
 def stylize_image_file(stylizer: Stylizer, source: Path, target: Path, request: StyleRequest) -> FileResult:
     started = time.monotonic()
-    image = read_image(source)
-    if request.max_side and max(image.shape[:2]) > request.max_side:
-        from PIL import Image
-
-        scale = request.max_side / max(image.shape[:2])
-        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-        image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+    image = read_image(source, request.max_side)
     write_image(target, stylizer.stylize(image, request.code, request.strength, request.preserve_color))
     seconds = time.monotonic() - started
     return FileResult(str(source), str(target), "image", 1, round(seconds, 3), round(1 / max(seconds, 1e-9), 2))
