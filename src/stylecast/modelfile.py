@@ -8,15 +8,14 @@ safetensors (the light runtime has no torch); nothing is ever unpickled.
 from __future__ import annotations
 
 import json
-import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stylecast.atomic import atomic_output
 from stylecast.errors import ModelFileError
 
 FORMAT_NAME = "stylecast-model"
@@ -99,19 +98,11 @@ def write_model_file(path: str | Path, tensors: Mapping[str, np.ndarray], meta: 
     """Write tensors and metadata atomically (temporary name in the same folder, then rename)."""
     from safetensors.numpy import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     full_meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **meta}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, tmp,
-                  metadata={METADATA_KEY: json.dumps(full_meta, sort_keys=True)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    text = json.dumps(full_meta, sort_keys=True)  # before any file exists: bad metadata leaves nothing
+    with atomic_output(path) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp), metadata={METADATA_KEY: text})
+    return Path(path)
 
 
 def model_digest(model_path: str | Path) -> str:

@@ -113,6 +113,39 @@ def run_bench(backends: Sequence[tuple[str, str]], resolutions: Sequence[tuple[i
     return rows
 
 
+def sample_frames(count: int = 12) -> list[np.ndarray]:
+    """The sample set for precision checks: the shipped photos and frames spread through the sample clip."""
+    from stylecast.runtime.media import IMAGE_EXTENSIONS, read_image
+
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    frames = [read_image(p) for p in sorted((samples / "photos").iterdir()) if p.suffix in IMAGE_EXTENSIONS]
+    frames.append(read_image(samples / "cat.jpg"))
+    with VideoReader(SAMPLE_CLIP) as reader:
+        clip = [f.image for f in reader]
+    frames += clip[:: max(1, len(clip) // count)][:count]
+    return frames
+
+
+def psnr(reference: np.ndarray, other: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB of two uint8 images (inf when equal)."""
+    mse = float(np.mean((reference.astype(np.float64) - other.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * float(np.log10(255.0**2 / mse))
+
+
+def precision_psnr(model: str | None, backend: str, precision: str, styles: Sequence[str] | None = None,
+                   threads: int | None = None) -> dict[str, float]:
+    """PSNR of a reduced-precision engine against fp32 on the sample set, per style (dB)."""
+    reference = Stylizer(model, "onnx", "fp32", threads)
+    reduced = Stylizer(model, backend, precision, threads)
+    frames = sample_frames()
+    result = {}
+    for name in styles or reference.styles:
+        code = reference.code(name)
+        scores = [psnr(reference.stylize(f, code), reduced.stylize(f, code)) for f in frames]
+        result[name] = round(float(np.mean(scores)), 2)
+    return result
+
+
 def _format(row: BenchRow) -> str:
     return (f"{row.system:<20} {row.backend:<11} {row.resolution:>10}  network {row.network_fps:7.2f} fps  "
             f"end-to-end {row.end_to_end_fps:7.2f} fps")

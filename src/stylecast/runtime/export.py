@@ -14,8 +14,6 @@ parity with PyTorch.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from stylecast.atomic import atomic_output
 from stylecast.models.generator import Generator
 from stylecast.runtime.export_inputs import inference_inputs
 
@@ -80,9 +79,8 @@ def export_onnx(generator: Generator, path: str | Path, raw: bool = False, diges
         example = (torch.rand(1, 3, 37, 53), torch.zeros(1, generator.config.code_dim))
         input_names, axes = ["frame", "code"], {"frame": {0: "batch", 2: "height", 3: "width"},
                                                  "stylized": {0: "batch", 2: "height", 3: "width"}}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as temp:
+        tmp = str(temp)
         with torch.no_grad(), warnings.catch_warnings():
             # The exporter's notes on instance_norm (G always normalises by the frame's own
             # statistics, train or eval) and on constant folding are expected.
@@ -90,10 +88,6 @@ def export_onnx(generator: Generator, path: str | Path, raw: bool = False, diges
             torch.onnx.export(graph, example, tmp, input_names=input_names, output_names=OUTPUT_NAMES,
                               dynamic_axes=axes, opset_version=OPSET, dynamo=False)
         _stamp(tmp, digest)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -114,15 +108,10 @@ def quantize_int8(source: str | Path, target: str | Path, calibration: Iterable[
             return next(self.feeds, None)
 
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
+    with atomic_output(target) as temp:
+        tmp = str(temp)
         quantize_static(str(source), tmp, _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         op_types_to_quantize=["Conv"])
         _stamp(tmp, digest)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return target

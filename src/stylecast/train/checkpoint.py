@@ -6,30 +6,21 @@ unpickler that only rebuilds tensors and plain containers). Model files for user
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from stylecast.atomic import atomic_output
 from stylecast.errors import InputError
 
 CHECKPOINT_VERSION = 1
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         torch.save({"checkpoint_version": CHECKPOINT_VERSION, **state}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
