@@ -95,7 +95,8 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
 
 
 def _to_chw_uint8(image: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).contiguous()
+    # Arrays from Pillow can be read-only; torch wants writable memory (copied only when needed).
+    return torch.from_numpy(np.require(image, requirements=["C", "W"])).permute(2, 0, 1).contiguous()
 
 
 class ContentImages:
