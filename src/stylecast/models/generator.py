@@ -122,7 +122,7 @@ class Generator(nn.Module):
         self.norm_channels = [cfg.stem_channels, cfg.channels] + [cfg.channels] * (2 * cfg.blocks) + [
             cfg.stem_channels]
         self.modulation = nn.Linear(cfg.code_dim, 2 * sum(self.norm_channels))
-        nn.init.normal_(self.modulation.weight, std=0.02)
+        nn.init.normal_(self.modulation.weight, std=0.04)
         nn.init.zeros_(self.modulation.bias)
 
     def norm_params(self, code: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:

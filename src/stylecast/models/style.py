@@ -105,8 +105,9 @@ class StyleNet(nn.Module):
         self.generator = Generator(config)
         code_dim = self.generator.config.code_dim
         self.styles: list[StyleInfo] = list(styles)
-        # Small random codes: every style starts near the plain instance-normalised network.
-        self.bank = nn.Parameter(torch.randn(len(self.styles), code_dim) * 0.5)
+        # Unit-scale random codes: with the modulation's init below, every style starts with its own
+        # normalisation (gamma within about +-0.3 of 1), so the styles separate from the first step.
+        self.bank = nn.Parameter(torch.randn(len(self.styles), code_dim))
         self.encoder = StyleEncoder(code_dim, encoder_hidden)
         self.encoder_hidden = encoder_hidden
 

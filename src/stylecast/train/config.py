@@ -60,6 +60,7 @@ class LossConfig:
 @dataclass
 class OptimConfig:
     g_lr: float = 1e-3
+    code_lr: float = 2e-2                              # the style bank: each code sees ~B/S samples a step
     d_lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
