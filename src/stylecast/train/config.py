@@ -55,6 +55,7 @@ class LossConfig:
     style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
     style_layer_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
     encoder_probability: float = 0.25                  # share of samples stylized with encoder codes
+    encoder_start: int = 2000                          # before this step the encoder only learns by regression
 
 
 @dataclass

@@ -172,7 +172,10 @@ class Trainer:
             pair = synthetic_pairs(self.content.sample(data.batch, data.size, gen), gen)
         style_ids = torch.randint(len(self.style_images), (data.batch,), generator=gen)
         crop_ids = torch.randint(STYLE_CROPS, (data.batch,), generator=gen)
-        use_encoder = torch.rand(data.batch, generator=gen) < self.config.loss.encoder_probability
+        # Until the encoder has learned to imitate the bank, its codes are near one point for every
+        # style, and stylizing with them would teach G to map one code to all paintings: their average.
+        share = self.config.loss.encoder_probability if step >= self.config.loss.encoder_start else 0.0
+        use_encoder = torch.rand(data.batch, generator=gen) < share
         real = self.style_images.crops(style_ids, data.d_crop, gen)
         offsets = torch.randint(data.size - data.d_crop + 1, (data.batch, 2), generator=gen)
         return Batch(pair, style_ids, self.style_stats[style_ids.to(self.style_stats.device), crop_ids.to(

@@ -1,0 +1,128 @@
+"""Inference-time stabilisation: blend each stylized frame with the previous output, moved along the flow.
+
+A feed-forward stylizer sees each frame alone, so textures shimmer from one frame to the next even where
+the scene is still. Here the previous *output* is warped to the current frame with DIS optical flow
+(OpenCV's fast dense flow, computed on the small grey *input* frames) and blended in, but only where
+the flow is trustworthy: a forward-backward check (Sundaram et al. 2010, the occlusion test of Ruder
+et al. 2016) rejects pixels that were hidden, uncovered or badly matched, and those keep the fresh
+stylized pixel. Because the blended output is what gets warped next time, this is a recursive filter
+along motion trajectories: still areas settle, moving edges stay sharp.
+
+numpy and OpenCV only (the light runtime has no torch); about 3-5 ms a frame on two cores.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# Forward-backward consistency: |b + f(x + b)|^2 <= ALPHA * (|b|^2 + |f(x + b)|^2) + BETA (pixels^2),
+# the constants of Sundaram et al. 2010 as used by Ruder et al. for video style transfer.
+_CONSISTENCY_ALPHA = 0.01
+_CONSISTENCY_BETA = 0.5
+# Below this share of reliable pixels the frame is taken as a cut: start afresh instead of ghosting.
+_SCENE_CUT_RELIABLE = 0.2
+
+
+def _flow_size(width: int, height: int, flow_side: int) -> tuple[int, int]:
+    scale = min(1.0, flow_side / max(width, height))
+    return max(8, round(width * scale)), max(8, round(height * scale))
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Sample ``image`` at ``x + flow(x)``: ``image`` ``(H, W, C)`` or ``(H, W)``, ``flow`` ``(H, W, 2)`` float32
+    in pixels (x, y); outside points repeat the border."""
+    height, width = flow.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    warped: np.ndarray = cv2.remap(image, grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REPLICATE)
+    return warped
+
+
+def reliable_flow(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
+    """Where the backward flow is trustworthy, by the forward-backward check.
+
+    Args:
+        backward: ``(H, W, 2)`` float32 flow from the current frame to the previous one.
+        forward: ``(H, W, 2)`` float32 flow from the previous frame to the current one.
+
+    Returns:
+        ``(H, W)`` float32, 1 where following ``backward`` then ``forward`` comes back to the start
+        (and stays inside the picture), 0 elsewhere.
+    """
+    height, width = backward.shape[:2]
+    forward_there = warp(forward, backward)
+    loop = backward + forward_there
+    error = (loop ** 2).sum(axis=-1)
+    bound = _CONSISTENCY_ALPHA * ((backward ** 2).sum(axis=-1) + (forward_there ** 2).sum(axis=-1)) + _CONSISTENCY_BETA
+    grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    target_x, target_y = grid_x + backward[..., 0], grid_y + backward[..., 1]
+    inside = (target_x >= 0) & (target_x <= width - 1) & (target_y >= 0) & (target_y <= height - 1)
+    mask: np.ndarray = ((error <= bound) & inside).astype(np.float32)
+    return mask
+
+
+class FlowStabilizer:
+    """Temporal smoothing of a stylized stream; call once per frame, in order.
+
+    Args:
+        blend: weight of the warped previous output where the flow is reliable (0 turns it off;
+            0.6 halves flicker with little smear on fast motion).
+        flow_side: longer side of the frames the flow is computed on: flow is smooth, so a small
+            copy gives the same motion for a fraction of the cost.
+    """
+
+    def __init__(self, blend: float = 0.6, flow_side: int = 256) -> None:
+        if not 0.0 <= blend < 1.0:
+            raise ValueError(f"blend must be in [0, 1), got {blend}")
+        self.blend = blend
+        self.flow_side = flow_side
+        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._previous_grey: np.ndarray | None = None
+        self._previous_output: np.ndarray | None = None
+        self.last_reliable = 0.0  # share of pixels blended in the last frame (stats, tests)
+
+    def reset(self) -> None:
+        """Forget the past (a new size, a style jump the caller wants shown at once, a stopped stream)."""
+        self._previous_grey = None
+        self._previous_output = None
+
+    def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+        """The stabilised frame.
+
+        Args:
+            frame: the input frame ``(H, W, 3)`` uint8 RGB that ``stylized`` was made from.
+            stylized: its stylization ``(H, W, 3)`` uint8 RGB.
+
+        Returns:
+            ``(H, W, 3)`` uint8 RGB: ``stylized`` blended with the previous output warped along the flow.
+        """
+        height, width = frame.shape[:2]
+        small = _flow_size(width, height, self.flow_side)
+        grey = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), small, interpolation=cv2.INTER_AREA)
+        previous_grey, previous_output = self._previous_grey, self._previous_output
+        self._previous_grey = grey
+        if previous_grey is None or previous_output is None or previous_output.shape != stylized.shape \
+                or previous_grey.shape != grey.shape:
+            self._previous_output = stylized
+            self.last_reliable = 0.0
+            return stylized
+        backward = self._dis.calc(grey, previous_grey, None)
+        forward = self._dis.calc(previous_grey, grey, None)
+        mask = reliable_flow(backward, forward)
+        self.last_reliable = float(mask.mean())
+        if self.last_reliable < _SCENE_CUT_RELIABLE:
+            self._previous_output = stylized
+            return stylized
+        if small != (width, height):
+            # Flow vectors are in pixels of the small frame: scale their length with the picture.
+            backward = cv2.resize(backward, (width, height), interpolation=cv2.INTER_LINEAR)
+            backward[..., 0] *= width / small[0]
+            backward[..., 1] *= height / small[1]
+            mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+        warped = warp(previous_output, backward).astype(np.float32)
+        weight = (self.blend * mask)[..., None]
+        out = stylized.astype(np.float32) * (1.0 - weight) + warped * weight
+        result: np.ndarray = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        self._previous_output = result
+        return result
