@@ -257,6 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model", help="model file (default: the shipped model)")
     export.add_argument("--json", action="store_true")
     export.set_defaults(func=cmd_export)
+
+    from stylecast.runtime import live  # cheap: the live path loads its heavy parts on first use
+
+    live.add_parser(sub)
     return parser
 
 

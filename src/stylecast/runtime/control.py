@@ -85,8 +85,8 @@ def handle_key(key: str, controls: Controllable) -> str | None:
         step = 1 if key in ("n", "right") else -1
         controls.update({"style": styles[(current + step) % len(styles)]})
     elif key in ("+", "=", "up", "-", "down"):
-        step = STRENGTH_STEP if key in ("+", "=", "up") else -STRENGTH_STEP
-        controls.update({"strength": round(min(1.0, max(0.0, state["strength"] + step)), 3)})
+        change = STRENGTH_STEP if key in ("+", "=", "up") else -STRENGTH_STEP
+        controls.update({"strength": round(min(1.0, max(0.0, state["strength"] + change)), 3)})
     elif key == "c":
         controls.update({"preserve_color": not state["preserve_color"]})
     elif key == "s":

@@ -190,6 +190,8 @@ class LiveSource:
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self._lost_fix = "check it and run again"
+        self._activity = time.monotonic()  # last frame or (re)open attempt: the stall watchdog's clock
+        self._watch_stalls = True
 
     # ---------------------------------------------------------------------------------- lifecycle
 
@@ -233,6 +235,10 @@ class LiveSource:
         """The capture thread has stopped (end, loss or close) and no unread frame is left."""
         return self._done.is_set() and self._slot.empty
 
+    def stalled(self, limit: float) -> bool:
+        """Neither a frame nor a reopen attempt for ``limit`` seconds: stuck in a driver call."""
+        return self._watch_stalls and not self._done.is_set() and time.monotonic() - self._activity > limit
+
     @property
     def dropped(self) -> int:
         """Frames replaced before the pipeline took them: never stylized."""
@@ -242,6 +248,7 @@ class LiveSource:
 
     def _deliver(self, image: np.ndarray) -> None:
         captured_at = time.monotonic()  # before any scaling: that work is part of the latency
+        self._activity = captured_at
         if self.size is not None:
             image = fit_cover(image, *self.size)
         self._slot.put(CapturedFrame(image, captured_at, self.captured))
@@ -270,14 +277,18 @@ class LiveSource:
                                                      f"{self._lost_fix}")
                         return
                     budget -= 1
+                    self._activity = time.monotonic()
                     if self._stop.wait(delay):
                         return
                     delay = min(delay * 2, _MAX_RETRY_DELAY)
+                    self._activity = time.monotonic()
                     try:
                         handle = self._open()
                         self.reconnects += 1
                     except StylecastError as error:
                         reason = _reason(error.__cause__) if error.__cause__ is not None else str(error)
+        except StylecastError as error:  # a file that turned out damaged: its own message says what to do
+            self.error = error
         except Exception as error:  # noqa: BLE001 - turned into the run's error, raised in the main thread
             self.error = StylecastError(f"{self.description} failed unexpectedly ({type(error).__name__}: {error}): "
                                         "please report this with the command you ran")
@@ -310,6 +321,7 @@ class FileSource(LiveSource):
 
     def __init__(self, path: str | Path, size: tuple[int, int] | None = None, loop: bool = False) -> None:
         super().__init__(f"the file {str(path)!r}", size, reconnect=0)
+        self._watch_stalls = False  # a file's gaps are its timestamps (a pause in a screen recording)
         self.path = Path(path)
         self.loop = loop
 
@@ -360,13 +372,15 @@ class FileSource(LiveSource):
 class StreamSource(LiveSource):
     """A network stream read with FFmpeg (RTSP over TCP, RTMP, HTTP MJPEG or MPEG-TS, SRT, UDP).
 
-    Every open and every read is bounded by a timeout, so a silent sender is a loss, never a hang.
+    Every open and every read is bounded by a timeout, so a silent sender is a loss, never a hang. The
+    open timeout is the longer: joining a stream means waiting for its next keyframe (OBS sends one
+    every 2 s by default, some encoders every 10 s).
     """
 
     kind = "stream"
 
     def __init__(self, url: str, size: tuple[int, int] | None = None, reconnect: int = 3,
-                 open_timeout: float = 5.0, read_timeout: float = 5.0) -> None:
+                 open_timeout: float = 10.0, read_timeout: float = 5.0) -> None:
         super().__init__(f"the stream {url}", size, reconnect)
         self.url = url
         self.open_timeout, self.read_timeout = open_timeout, read_timeout
@@ -477,7 +491,7 @@ def is_camera(spec: str) -> bool:
 
 
 def open_source(spec: str, size: tuple[int, int] | None = None, loop: bool = False, reconnect: int = 3,
-                fps: float | None = None, open_timeout: float = 5.0, read_timeout: float = 5.0) -> LiveSource:
+                fps: float | None = None, open_timeout: float = 10.0, read_timeout: float = 5.0) -> LiveSource:
     """The (not yet started) source a ``--source`` argument names.
 
     Args:

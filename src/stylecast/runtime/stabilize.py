@@ -77,7 +77,7 @@ class FlowStabilizer:
             raise ValueError(f"blend must be in [0, 1), got {blend}")
         self.blend = blend
         self.flow_side = flow_side
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         self._previous_grey: np.ndarray | None = None
         self._previous_output: np.ndarray | None = None
         self.last_reliable = 0.0  # share of pixels blended in the last frame (stats, tests)
@@ -99,7 +99,8 @@ class FlowStabilizer:
         """
         height, width = frame.shape[:2]
         small = _flow_size(width, height, self.flow_side)
-        grey = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), small, interpolation=cv2.INTER_AREA)
+        grey = np.ascontiguousarray(cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), small,
+                                               interpolation=cv2.INTER_AREA))
         previous_grey, previous_output = self._previous_grey, self._previous_output
         self._previous_grey = grey
         if previous_grey is None or previous_output is None or previous_output.shape != stylized.shape \
@@ -107,8 +108,9 @@ class FlowStabilizer:
             self._previous_output = stylized
             self.last_reliable = 0.0
             return stylized
-        backward = self._dis.calc(grey, previous_grey, None)
-        forward = self._dis.calc(previous_grey, grey, None)
+        # calc(I0, I1) gives flow with I0(p) ~ I1(p + flow(p)); the buffers are outputs (no initial flow is used).
+        backward = np.asarray(self._dis.calc(grey, previous_grey, np.zeros((*grey.shape, 2), np.float32)))
+        forward = np.asarray(self._dis.calc(previous_grey, grey, np.zeros((*grey.shape, 2), np.float32)))
         mask = reliable_flow(backward, forward)
         self.last_reliable = float(mask.mean())
         if self.last_reliable < _SCENE_CUT_RELIABLE:

@@ -113,7 +113,8 @@ class Trainer:
         # (batch / styles of them), while the shared weights learn every step and otherwise settle on
         # an average of all the paintings first (seen at 400 steps: every style the same colours).
         others = [p for name, p in self.net.named_parameters() if name != "bank"]
-        self.g_opt = torch.optim.Adam([{"params": others}, {"params": [self.net.bank], "lr": opt.code_lr}],
+        groups: list[dict[str, Any]] = [{"params": others}, {"params": [self.net.bank], "lr": opt.code_lr}]
+        self.g_opt = torch.optim.Adam(groups,
                                       lr=opt.g_lr, betas=(opt.beta1, opt.beta2))
         self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=opt.d_lr, betas=(opt.beta1, opt.beta2))
         self.step = 0
