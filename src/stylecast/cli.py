@@ -31,8 +31,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     info = setup_distributed()
     try:
         trainer = Trainer(config, args.out, info, verbose=not args.json)
+        if args.resume and args.init:
+            raise InputError("give --resume (a checkpoint) or --init (a model file), not both")
         if args.resume:
             trainer.resume(args.resume)
+        elif args.init:
+            trainer.init_from_model(args.init)
         summary = trainer.fit()
     finally:
         teardown_distributed()
@@ -48,7 +52,10 @@ def cmd_styles(args: argparse.Namespace) -> int:
 
     path = Path(args.model) if args.model else default_model_path()
     meta = read_metadata(path)
-    styles = [{**s, "kind": "shipped" if not args.model else "model"} for s in meta["styles"]]
+    thumbnails = path.parent / "thumbnails"
+    styles = [{**s, "kind": "shipped" if not args.model else "model",
+               "thumbnail": str(thumbnails / f"{s['name']}.jpg") if (thumbnails / f"{s['name']}.jpg").is_file()
+               else None} for s in meta["styles"]]
     library = StyleLibrary()
     digest = model_digest(path)
     user = []
@@ -192,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", required=True, help="TOML recipe, e.g. configs/tiny.toml")
     train.add_argument("--steps", type=int, help="total steps (overrides run.steps)")
     train.add_argument("--out", default="runs/latest", help="folder for checkpoints, model and TensorBoard logs")
-    train.add_argument("--resume", help="checkpoint.pt to continue from")
+    train.add_argument("--resume", help="checkpoint.pt to continue from (exactly, optimizer and D included)")
+    train.add_argument("--init", help="warm start G, its style bank and encoder from a model file "
+                                      "(e.g. the shipped model) when no checkpoint is at hand")
     train.add_argument("--set", action="append", metavar="KEY=VALUE",
                        help="override a config value, e.g. --set loss.style_weight=5 (repeatable)")
     train.add_argument("--json", action="store_true", help="print a JSON summary instead of progress")

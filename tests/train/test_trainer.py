@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from stylecast.cli import main
+from stylecast.errors import InputError
 from stylecast.train.config import load_config
 from stylecast.train.trainer import Trainer
 from tests.conftest import REPO, TINY_CONFIG
@@ -64,6 +65,18 @@ def test_checkpoint_resume_replays_the_same_loss_curve(tiny_overrides: list[str]
             assert ours[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-7), key
     assert (tmp_path / "b" / "model.safetensors").is_file()
     assert not list((tmp_path / "b").glob("*.tmp"))
+
+
+def test_init_from_a_model_file(tiny_overrides: list[str], tmp_path: Path) -> None:
+    first = _trainer(tiny_overrides, tmp_path / "a")
+    first.fit(2)
+    second = _trainer(tiny_overrides, tmp_path / "b", ["run.seed=5"])
+    second.init_from_model(tmp_path / "a" / "model.safetensors")
+    _assert_same(_snapshot(first.net), _snapshot(second.net))
+    other = _trainer(tiny_overrides[:1] + [tiny_overrides[1].replace('"alpha"', '"gamma"')] + tiny_overrides[2:],
+                     tmp_path / "c")
+    with pytest.raises(InputError, match="same style list"):
+        other.init_from_model(tmp_path / "a" / "model.safetensors")
 
 
 def test_twenty_steps_lower_the_loss_on_a_fixed_batch(tiny_overrides: list[str], tmp_path: Path) -> None:

@@ -290,6 +290,22 @@ class Trainer:
             save_stylenet(self.net, self.out_dir / "model.safetensors", self.config.to_dict())
         return checkpoint
 
+    def init_from_model(self, path: str | Path) -> None:
+        """Warm start from a model file: G, bank and encoder; D and the optimizers start afresh.
+
+        The styles must be the same, in the same order (names are checked).
+        """
+        from stylecast.models.io import load_stylenet
+
+        net, _ = load_stylenet(path)
+        if net.names != self.net.names:
+            raise InputError(f"{path} has styles {net.names}, the config {self.net.names}: warm start from a "
+                             "model trained on the same style list")
+        try:
+            self.net.load_state_dict(net.state_dict())
+        except RuntimeError as error:
+            raise InputError(f"{path} has another architecture than the config's [model] ({error})") from error
+
     def resume(self, path: str | Path) -> None:
         self.load_state_dict(load_checkpoint(path))
 
