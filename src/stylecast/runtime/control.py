@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import http.server
 import json
-import socketserver
 import sys
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from stylecast.errors import InputError, StylecastError
+from stylecast.errors import StylecastError
+from stylecast.runtime.httpserve import BackgroundHTTPServer, ServerThread
 from stylecast.runtime.sinks import is_loopback, parse_host_port
 
 MAX_BODY_BYTES = 64 * 1024  # a state update is a few dozen bytes: anything big is a mistake or abuse
@@ -94,10 +93,7 @@ def handle_key(key: str, controls: Controllable) -> str | None:
     return None
 
 
-class _ControlHTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
+class _ControlHTTPServer(BackgroundHTTPServer):
     controls: Controllable
     stats: Callable[[], dict[str, Any]]
 
@@ -170,13 +166,14 @@ class ControlServer:
     """
 
     def __init__(self, address: str, controls: Controllable, stats: Callable[[], dict[str, Any]]) -> None:
-        self.host, self.port = parse_host_port(address, what=f"--control {address!r}", example="127.0.0.1:8765")
+        host, port = parse_host_port(address, what=f"--control {address!r}", example="127.0.0.1:8765")
+        self.host = host
         if not is_loopback(self.host):
             print(f"stylecast: warning: the control endpoint listens on {self.host}: anyone who can reach this "
                   "machine can change the stream; use 127.0.0.1 unless you mean it", file=sys.stderr)
         self._controls, self._stats = controls, stats
-        self._server: _ControlHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread(_ControlHTTPServer, _ControlHandler, host, port, "stylecast-control",
+                                     "listen for controls", "--control 127.0.0.1:8765")
 
     def __enter__(self) -> ControlServer:
         self.start()
@@ -186,28 +183,17 @@ class ControlServer:
                  traceback: TracebackType | None) -> None:
         self.close()
 
+    @property
+    def port(self) -> int:
+        return int(self._serving.port)
+
     def start(self) -> None:
-        try:
-            server = _ControlHTTPServer((self.host, self.port), _ControlHandler)
-        except OSError as error:
-            raise InputError(f"cannot listen for controls on {self.host}:{self.port} ({error.strerror or error}): "
-                             "choose a free port, e.g. --control 127.0.0.1:8766") from error
+        server = self._serving.start()
         server.controls, server.stats = self._controls, self._stats
-        self.port = server.server_address[1]
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="stylecast-control", daemon=True)
-        self._thread.start()
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/state"
+        return self._serving.url("/state")
 
     def close(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+        self._serving.close()

@@ -19,7 +19,6 @@ import http.server
 import ipaddress
 import os
 import socket
-import socketserver
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -32,6 +31,7 @@ import cv2
 import numpy as np
 
 from stylecast.errors import InputError, MissingDependencyError, StylecastError
+from stylecast.runtime.httpserve import BackgroundHTTPServer, ServerThread
 from stylecast.runtime.media import WRITABLE_VIDEO_EXTENSIONS, VideoWriter, _reason
 
 MJPEG_BOUNDARY = "stylecastframe"
@@ -193,10 +193,7 @@ class RtmpSink(Sink):
         return self.url
 
 
-class _MjpegServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True  # a client stuck on a slow network never holds the process open
-    allow_reuse_address = True  # a restart right after a stop can take the same port
-    block_on_close = False
+class _MjpegServer(BackgroundHTTPServer):
     sink: MjpegSink
 
 
@@ -259,34 +256,28 @@ class MjpegSink(Sink):
     """
 
     def __init__(self, spec: str) -> None:
-        self.host, self.port = parse_host_port(spec.split("://", 1)[1], what=f"sink {spec!r}",
-                                               example="mjpeg://127.0.0.1:8080")
+        host, port = parse_host_port(spec.split("://", 1)[1], what=f"sink {spec!r}",
+                                     example="mjpeg://127.0.0.1:8080")
+        self.host = host
         self.name = "mjpeg"
         self.closed = False
-        self._server: _MjpegServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving = ServerThread(_MjpegServer, _MjpegHandler, host, port, "stylecast-mjpeg", "serve MJPEG",
+                                     "mjpeg://127.0.0.1:8081")
         self._condition = threading.Condition()
         self._jpeg: bytes | None = None
         self._sequence = 0
         self._clients = 0
 
+    @property
+    def port(self) -> int:
+        return int(self._serving.port)
+
     def open(self, width: int, height: int, fps: float) -> None:
-        try:
-            server = _MjpegServer((self.host, self.port), _MjpegHandler)
-        except OSError as error:
-            raise InputError(f"cannot serve MJPEG on {self.host}:{self.port} ({error.strerror or error}): "
-                             "choose a free port, e.g. mjpeg://127.0.0.1:8081") from error
-        server.sink = self
-        self._server = server
-        self.port = server.server_address[1]  # port 0 asks the system for a free one
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="stylecast-mjpeg", daemon=True)
-        self._thread.start()
+        self._serving.start().sink = self
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
+        return self._serving.url("/")
 
     def write(self, image: np.ndarray, captured_at: float) -> None:
         ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR),
@@ -324,12 +315,7 @@ class MjpegSink(Sink):
                 return
             self.closed = True
             self._condition.notify_all()  # viewers' threads wake up, see `closed` and hang up
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+        self._serving.close()
 
     def describe(self) -> str:
         return self.url

@@ -1,0 +1,58 @@
+"""A small threaded HTTP server on its own daemon thread, shared by the MJPEG sink and the control endpoint."""
+
+from __future__ import annotations
+
+import http.server
+import socketserver
+import threading
+from typing import Any
+
+from stylecast.errors import InputError
+
+
+class BackgroundHTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True  # a client stuck on a slow network never holds the process open
+    allow_reuse_address = True  # a restart right after a stop can take the same port
+    block_on_close = False
+
+
+class ServerThread:
+    """Binds ``server_class`` on ``start()`` and serves it from a daemon thread until ``close()``.
+
+    Args:
+        what: how the error message names the service, e.g. ``"serve MJPEG"``.
+        example: a working option to suggest when the port is taken, e.g. ``"mjpeg://127.0.0.1:8081"``.
+    """
+
+    def __init__(self, server_class: type[BackgroundHTTPServer], handler: type[http.server.BaseHTTPRequestHandler],
+                 host: str, port: int, name: str, what: str, example: str) -> None:
+        self.server_class, self.handler = server_class, handler
+        self.host, self.port, self.name, self.what, self.example = host, port, name, what, example
+        self.server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Any:
+        """Bind and start serving; returns the server so the caller can attach its state to it."""
+        try:
+            server = self.server_class((self.host, self.port), self.handler)
+        except OSError as error:
+            raise InputError(f"cannot {self.what} on {self.host}:{self.port} ({error.strerror or error}): "
+                             f"choose a free port, e.g. {self.example}") from error
+        self.port = server.server_address[1]  # port 0 asks the system for a free one
+        self.server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name=self.name, daemon=True)
+        self._thread.start()
+        return server
+
+    def url(self, path: str = "/") -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{path}"
+
+    def close(self) -> None:
+        server, self.server = self.server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
