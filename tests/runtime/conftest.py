@@ -122,3 +122,18 @@ def make_clip(tmp_path: Path) -> Callable[..., Path]:
         return write_clip(tmp_path / name, **options)  # type: ignore[arg-type]
 
     return make
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny two-style model (file path) whose styles look clearly different."""
+    import torch
+
+    from stylecast.models.generator import GeneratorConfig
+    from stylecast.models.io import save_stylenet
+    from stylecast.models.style import StyleInfo, StyleNet
+
+    torch.manual_seed(0)
+    net = StyleNet([StyleInfo("alpha"), StyleInfo("beta")], GeneratorConfig(stem_channels=8, channels=16, blocks=1))
+    torch.nn.init.normal_(net.generator.modulation.weight, std=0.3)
+    return str(save_stylenet(net, tmp_path_factory.mktemp("model") / "m.safetensors"))

@@ -27,12 +27,8 @@ import av
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from stylecast.errors import InputError, MissingDependencyError, StylecastError
-from stylecast.models.generator import GeneratorConfig
-from stylecast.models.io import save_stylenet
-from stylecast.models.style import StyleInfo, StyleNet
 from stylecast.runtime import live
 from stylecast.runtime.control import handle_key
 from stylecast.runtime.sinks import MJPEG_BOUNDARY, RtmpSink, VirtualCamSink, parse_sink
@@ -48,13 +44,6 @@ NGINX_RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")  # Debian'
 # Helpers
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A tiny two-style model whose styles look clearly different."""
-    torch.manual_seed(0)
-    net = StyleNet([StyleInfo("alpha"), StyleInfo("beta")], GeneratorConfig(stem_channels=8, channels=16, blocks=1))
-    torch.nn.init.normal_(net.generator.modulation.weight, std=0.3)
-    return str(save_stylenet(net, tmp_path_factory.mktemp("model") / "m.safetensors"))
 
 
 @pytest.fixture(scope="module")

@@ -12,22 +12,10 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from stylecast.cli import main
-from stylecast.models.generator import GeneratorConfig
-from stylecast.models.io import save_stylenet
-from stylecast.models.style import StyleInfo, StyleNet
 from tests.runtime.conftest import write_audio_only, write_clip
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> str:
-    torch.manual_seed(0)
-    net = StyleNet([StyleInfo("alpha"), StyleInfo("beta")], GeneratorConfig(stem_channels=8, channels=16, blocks=1))
-    torch.nn.init.normal_(net.generator.modulation.weight, std=0.3)
-    return str(save_stylenet(net, tmp_path_factory.mktemp("model") / "m.safetensors"))
 
 
 def _frames_and_pts(path: Path) -> tuple[list[np.ndarray], list[float]]:
