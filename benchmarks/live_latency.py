@@ -98,12 +98,11 @@ def main() -> None:
     parser.add_argument("--target-fps", type=float)
     parser.add_argument("--threads", type=int)
     parser.add_argument("--model")
-    parser.add_argument("--precision", choices=["fp32", "int8"], default="fp32")
     parser.add_argument("--soak-minutes", type=float, default=0.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    stylizer = Stylizer(args.model, "onnx", args.precision, args.threads)
+    stylizer = Stylizer(args.model, "onnx", "fp32", args.threads)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for resolution in args.resolutions.split(","):

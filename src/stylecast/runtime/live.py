@@ -613,7 +613,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     live.add_argument("--duration", type=float, help="stop after this many seconds")
     live.add_argument("--stats-interval", type=float, default=1.0, help="seconds between stats lines")
     live.add_argument("--model", help="model file (default: the shipped model)")
-    live.add_argument("--precision", choices=["fp32", "int8"], default="fp32")
     live.add_argument("--threads", type=int, help="inference threads (default: all cores)")
     live.add_argument("--json", action="store_true", help="print stats as JSON lines on stdout")
     live.set_defaults(func=run)
@@ -702,7 +701,7 @@ def run(args: argparse.Namespace, *, stop: threading.Event | None = None, styliz
         raise InputError("--sink window is given twice: one window shows the stream")
     source = open_source(args.source, size, loop=args.loop, reconnect=args.reconnect)
     if stylizer is None:
-        stylizer = Stylizer(args.model, "onnx", args.precision, args.threads)
+        stylizer = Stylizer(args.model, "onnx", "fp32", args.threads)
     controls = LiveControls(stylizer, args.style or stylizer.styles[0], args.strength, args.preserve_color,
                             args.stabilize)
     reporter = _Reporter(args.json)
