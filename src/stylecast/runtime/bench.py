@@ -62,7 +62,8 @@ def make_clip(target: Path, width: int, height: int, frames: int) -> Path:
 
 
 def _median_fps(fn: Callable[[], object], repeats: int) -> float:
-    fn()
+    for _ in range(3):  # ONNX Runtime's first runs at a new size allocate and pick kernels
+        fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -84,7 +85,7 @@ class _PeerStylizer:
 
 
 def run_bench(backends: Sequence[tuple[str, str]], resolutions: Sequence[tuple[int, int]] = RESOLUTIONS,
-              frames: int = 60, repeats: int = 5, peer: bool = True, threads: int | None = None,
+              frames: int = 60, repeats: int = 10, peer: bool = True, threads: int | None = None,
               style: str = "starry_night", model: str | None = None,
               log: Callable[[str], None] | None = None) -> list[BenchRow]:
     rows: list[BenchRow] = []
