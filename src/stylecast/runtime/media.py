@@ -49,6 +49,7 @@ import av.error
 import numpy as np
 from PIL import Image, ImageOps
 
+from stylecast.atomic import atomic_output
 from stylecast.errors import InputError, StylecastError
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v")
@@ -406,19 +407,13 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     _check_rgb(image)
     _make_folder(target)
     pillow_format, options = _PILLOW_SAVE[suffix]
-    temp = _temp_sibling(target)
     try:
-        with open(temp, "xb") as handle:
-            Image.fromarray(image, mode="RGB").save(handle, format=pillow_format, **options)
-        os.replace(temp, target)
+        with atomic_output(target) as temp:
+            Image.fromarray(image, mode="RGB").save(temp, format=pillow_format, **options)
     except OSError as error:
-        _remove_quietly(temp)
         raise InputError(
             f"cannot write {str(target)!r} ({error.strerror or error}): choose a writable folder with free space"
         ) from error
-    except BaseException:
-        _remove_quietly(temp)
-        raise
 
 
 def _check_rgb(image: np.ndarray) -> None:
