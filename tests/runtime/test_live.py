@@ -691,3 +691,25 @@ def test_mailbox_keeps_only_the_newest() -> None:
     assert box.take(0.01) is None
     box.close()
     assert box.take(None) is None  # a closed mailbox never blocks
+
+
+def test_compiled_torch_backend_runs_live_and_compiles_before_the_stream(model: str, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    source = write_clip(tmp_path / "in.mp4", frames=20, fps=30)
+    target = tmp_path / "out.mp4"
+    assert live.run(live_args("--source", str(source), "--loop", "--duration", "2", "--sink", str(target),
+                              "--model", model, "--style", "beta", "--backend", "torch", "--compile", "--json")) == 0
+    lines = events(capsys.readouterr().out)
+    assert lines[0]["engine"].endswith("+compile")
+    end = lines[-1]
+    # Compiled before the first frame was taken from the source: no stall mid-stream, so latency stays low.
+    assert end["frames_out"] > 20 and end["latency_ms"]["p95"] < 1000
+    frames, _ = decode_all(target)
+    assert len(frames) == end["delivered"][f"file {target.name}"] > 20
+    assert np.abs(frames[5].astype(int) - gradient_frame(5)).mean() > 10
+
+
+def test_compile_with_target_fps_is_refused(model: str) -> None:
+    with pytest.raises(InputError, match="--compile builds G for one frame size"):
+        live.run(live_args("--source", "0", "--sink", "null", "--model", model, "--backend", "torch", "--compile",
+                           "--target-fps", "30"))

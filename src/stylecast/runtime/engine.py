@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +35,11 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("STYLECAST_CACHE") or user_cache_dir("stylecast"))
 
 
+def _stamp(session: Any) -> str | None:
+    value = session.get_modelmeta().custom_metadata_map.get("stylecast_model_digest")
+    return str(value) if value else None
+
+
 def onnx_digest(path: Path) -> str | None:
     """The model digest an exported ONNX file was stamped with, or None."""
     import onnxruntime as ort
@@ -42,23 +48,12 @@ def onnx_digest(path: Path) -> str | None:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception:  # a damaged file: treated as absent, and re-exported where possible
         return None
-    value = session.get_modelmeta().custom_metadata_map.get("stylecast_model_digest")
-    return str(value) if value else None
+    return _stamp(session)
 
 
-def onnx_path_for(model: Path) -> Path:
-    """The ONNX graph of a model file: shipped beside it, or exported once into the cache.
-
-    ``default.safetensors`` ships with ``default.onnx``, stamped with
-    the digest of its G (file dates mean nothing after a git checkout). A model of your own is
-    exported on first use, which needs torch; the result is cached by that digest.
-    """
-    from stylecast.modelfile import model_digest
-
-    digest = model_digest(model)
-    beside = model.with_suffix(".onnx")
-    if beside.is_file() and onnx_digest(beside) == digest:
-        return beside
+def exported_onnx(model: Path, digest: str) -> Path:
+    """The ONNX graph of a model of your own: exported once into the cache (needs torch), keyed by its
+    G digest."""
     cached = _cache_dir() / "onnx" / f"{digest}.onnx"
     if cached.is_file():
         return cached
@@ -66,12 +61,33 @@ def onnx_path_for(model: Path) -> Path:
         from stylecast.models.io import load_stylenet
         from stylecast.runtime.export import export_onnx
     except ImportError as error:
+        beside = model.with_suffix(".onnx")
         raise MissingDependencyError(
             f"{model} has no matching ONNX graph beside it, and exporting one needs torch: run `stylecast "
             f"export --model {model} -o {beside}` where torch is installed, or install it here with "
             "`pip install 'stylecast[train]' torch==2.13.0`") from error
     net, _ = load_stylenet(model)
     return export_onnx(net.generator, cached, digest=digest)
+
+
+def onnx_engine_for(model: Path, threads: int | None = None) -> OnnxEngine:
+    """The ONNX Runtime engine of a model file, from the graph shipped beside it when that graph is
+    stamped with the digest of the model's G (``default.safetensors`` ships with ``default.onnx``; file
+    dates mean nothing after a git checkout), else from :func:`exported_onnx`. The graph beside is
+    opened once: the session that reads its stamp is the one that runs."""
+    from stylecast.modelfile import model_digest
+
+    digest = model_digest(model)
+    beside = model.with_suffix(".onnx")
+    if beside.is_file():
+        try:
+            engine = OnnxEngine(beside, threads)
+        except ModelFileError:  # a damaged graph beside the model: export a fresh one instead
+            pass
+        else:
+            if engine.digest == digest:
+                return engine
+    return OnnxEngine(exported_onnx(model, digest), threads)
 
 
 def calibration_frames() -> list[np.ndarray]:
@@ -92,6 +108,9 @@ class OnnxEngine:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or (os.cpu_count() or 1)
         options.inter_op_num_threads = 1
+        # Idle pool threads sleep instead of spinning: every real path runs decoding and encoding threads
+        # beside the engine on the same cores, and spinning took ~15 CPU-ms a 640x480 frame from them.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         available = ort.get_available_providers()
         providers = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
@@ -102,6 +121,8 @@ class OnnxEngine:
             raise ModelFileError(f"ONNX graph {onnx_path} cannot be loaded ({error}): re-export it with "
                                  "`stylecast export --format onnx`") from error
         self.name = f"onnx:{self.session.get_providers()[0]}"
+        self.digest = _stamp(self.session)
+        self.path = Path(onnx_path)
 
     def __call__(self, frames: np.ndarray, code: np.ndarray, strength: float = 1.0,
                  preserve_color: bool = False) -> np.ndarray:
@@ -111,9 +132,20 @@ class OnnxEngine:
 
 
 class TorchEngine:
-    """PyTorch: fp32, or bf16 autocast (fast on CPUs with AVX-512 BF16, and on GPUs)."""
+    """PyTorch: fp32, or bf16 autocast (fast on CPUs with AVX-512 BF16, and on GPUs).
 
-    def __init__(self, model: str | Path, threads: int | None = None, precision: str = "fp32") -> None:
+    ``compile=True`` runs G through ``torch.compile`` (Inductor): it fuses each normalisation, its
+    style scale and shift, the activation and the skip additions into one pass over memory, which is
+    what sets the pace of this small network on a CPU (2x the eager speed in bf16 here, BENCHMARKS.md).
+    The first frame of each new size pays the compilation (about 30 s on 2 cores), so it is for videos
+    and streams of one size, not folders of photos of many sizes.
+    """
+
+    def __init__(self, model: str | Path, threads: int | None = None, precision: str = "fp32",
+                 compile: bool = False) -> None:
+        # As with ONNX Runtime's pool: OpenMP threads that sleep when idle leave the cores to decoding
+        # and encoding. It only takes effect if torch's OpenMP has not started yet in this process.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             import torch
         except ImportError as error:
@@ -128,9 +160,16 @@ class TorchEngine:
         self.torch = torch
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         net, _ = load_stylenet(model)
-        self.graph = InferenceGraph(net.generator).eval().to(self.device)
+        self.graph: Any = InferenceGraph(net.generator).eval().to(self.device)
         self.precision = precision
         self.name = f"torch:{self.device.type}:{precision}"
+        if compile:
+            if self.device.type == "cpu" and not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+                raise MissingDependencyError("--compile builds C++ kernels and needs a C++ compiler: install one "
+                                             "(Debian/Ubuntu: `apt install g++`), or drop --compile")
+            # One static graph per frame size: Inductor's dynamic-shape path fails on G's pad-to-4 arithmetic.
+            self.graph = torch.compile(self.graph, dynamic=False)
+            self.name += "+compile"
 
     def __call__(self, frames: np.ndarray, code: np.ndarray, strength: float = 1.0,
                  preserve_color: bool = False) -> np.ndarray:
@@ -145,12 +184,16 @@ class TorchEngine:
         return result
 
 
-def create_engine(model: Path, backend: str = "onnx", precision: str = "fp32", threads: int | None = None) -> Engine:
+def create_engine(model: Path, backend: str = "onnx", precision: str = "fp32", threads: int | None = None,
+                  compile: bool = False) -> Engine:
     if backend not in BACKENDS:
         raise InputError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if precision not in PRECISIONS[backend]:
         raise InputError(f"the {backend} backend offers precision {' or '.join(PRECISIONS[backend])}, "
                          f"not {precision!r}")
     if backend == "torch":
-        return TorchEngine(model, threads, precision)
-    return OnnxEngine(onnx_path_for(model), threads)
+        return TorchEngine(model, threads, precision, compile)
+    if compile:
+        raise InputError("--compile is for the torch backend (ONNX Runtime optimises its graph by itself): "
+                         "add --backend torch, or drop --compile")
+    return onnx_engine_for(model, threads)

@@ -614,6 +614,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     live.add_argument("--stats-interval", type=float, default=1.0, help="seconds between stats lines")
     live.add_argument("--model", help="model file (default: the shipped model)")
     live.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+    live.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
+    live.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16 with --backend torch")
+    live.add_argument("--compile", action="store_true",
+                      help="with --backend torch: compile G for the stream's size before it starts (~30 s once); "
+                           "the fastest path on a CPU, for a fixed working size (not with --target-fps)")
     live.add_argument("--json", action="store_true", help="print stats as JSON lines on stdout")
     live.set_defaults(func=run)
     return live
@@ -693,6 +698,9 @@ def run(args: argparse.Namespace, *, stop: threading.Event | None = None, styliz
         raise InputError(f"--stats-interval {args.stats_interval} must be positive")
     if args.duration is not None and args.duration <= 0:
         raise InputError(f"--duration {args.duration} must be a positive number of seconds")
+    if args.compile and args.target_fps:
+        raise InputError("--compile builds G for one frame size, and --target-fps changes the size as it goes: "
+                         "use one of them (fix the size with --size)")
     sinks = [parse_sink(spec) for spec in args.sink]  # checks every argument before opening anything
     for index, sink in enumerate(sinks):
         if any(other.name == sink.name for other in sinks[:index]):
@@ -701,7 +709,7 @@ def run(args: argparse.Namespace, *, stop: threading.Event | None = None, styliz
         raise InputError("--sink window is given twice: one window shows the stream")
     source = open_source(args.source, size, loop=args.loop, reconnect=args.reconnect)
     if stylizer is None:
-        stylizer = Stylizer(args.model, "onnx", "fp32", args.threads)
+        stylizer = Stylizer(args.model, args.backend, args.precision, args.threads, args.compile)
     controls = LiveControls(stylizer, args.style or stylizer.styles[0], args.strength, args.preserve_color,
                             args.stabilize)
     reporter = _Reporter(args.json)
@@ -716,6 +724,17 @@ def run(args: argparse.Namespace, *, stop: threading.Event | None = None, styliz
                     raise source.error
                 return 0  # stopped before anything arrived
             output_size = size or (_even(first.image.shape[1]), _even(first.image.shape[0]))
+            if args.compile:
+                import numpy as np
+
+                # Compile now, not on a live frame: a 30 s stall mid-stream would read as a hang. Frames
+                # that arrive meanwhile are dropped (and counted); the stream starts from a fresh one.
+                if not args.json:
+                    print(f"stylecast live: compiling G for {output_size[0]}x{output_size[1]} (once, ~30 s)",
+                          file=sys.stderr)
+                code = controls.settings(time.monotonic()).code
+                stylizer.stylize(np.zeros((output_size[1], output_size[0], 3), np.uint8), code)
+                first = source.read(timeout=0.5) or first
             workers: list[SinkWorker] = []
             windows: list[WindowSink] = []
             for sink in sinks:

@@ -11,6 +11,7 @@ import itertools
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,13 @@ class _EncoderThread:
 
 
 def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: StyleRequest,
-                  show_progress: bool = True) -> FileResult:
+                  show_progress: bool = True,
+                  on_frame: Callable[[int, int | None], None] | None = None) -> FileResult:
+    """Stylize every frame of ``source`` into ``target`` (written atomically), sound kept.
+
+    ``on_frame(done, total_estimate)`` is called after each frame (a job's progress); an exception it
+    raises stops the run and leaves no output behind.
+    """
     started = time.monotonic()
     count = 0
     with VideoReader(source, max_side=request.max_side) as reader:
@@ -100,6 +107,8 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
                             frame.pts)
                 count += 1
                 progress.update(count)
+                if on_frame is not None:
+                    on_frame(count, info.frames)
         progress.close(count)
         warnings = list(reader.warnings) + list(writer.warnings)
     seconds = time.monotonic() - started

