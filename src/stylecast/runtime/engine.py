@@ -143,9 +143,6 @@ class TorchEngine:
 
     def __init__(self, model: str | Path, threads: int | None = None, precision: str = "fp32",
                  compile: bool = False) -> None:
-        # As with ONNX Runtime's pool: OpenMP threads that sleep when idle leave the cores to decoding
-        # and encoding. It only takes effect if torch's OpenMP has not started yet in this process.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             import torch
         except ImportError as error:
