@@ -8,7 +8,7 @@ et al. 2016) rejects pixels that were hidden, uncovered or badly matched, and th
 stylized pixel. Because the blended output is what gets warped next time, this is a recursive filter
 along motion trajectories: still areas settle, moving edges stay sharp.
 
-numpy and OpenCV only (the light runtime has no torch); about 3-5 ms a frame on two cores.
+numpy and OpenCV only (the light runtime has no torch); about 9 ms a 640x480 frame on two cores (BENCHMARKS.md).
 """
 
 from __future__ import annotations
