@@ -35,6 +35,28 @@ def test_round_trip_keeps_outputs_and_credits(tmp_path: Path) -> None:
     assert meta["generator"]["channels"] == 16
 
 
+def test_files_from_before_the_upsample_choice_load_as_upsample_first(tmp_path: Path) -> None:
+    old = StyleNet([StyleInfo("alpha")], GeneratorConfig(stem_channels=8, channels=16, blocks=1, code_dim=16,
+                                                         upsample="upsample_first"), encoder_hidden=32)
+    path = save_stylenet(old, tmp_path / "m.safetensors")
+    tensors, meta = read_model_file(path)
+    del meta["generator"]["upsample"]  # as the first releases wrote it
+    legacy = write_model_file(tmp_path / "legacy.safetensors", tensors, meta)
+    loaded, _ = load_stylenet(legacy)
+    assert loaded.config.upsample == "upsample_first"
+    frame = torch.rand(1, 3, 20, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.generator(frame, loaded.bank[:1]), old.generator(frame, old.bank[:1]))
+
+
+def test_an_unknown_upsample_is_refused_clearly(tmp_path: Path) -> None:
+    tensors, meta = read_model_file(save_stylenet(_net(), tmp_path / "m.safetensors"))
+    meta["generator"]["upsample"] = "pixel_shuffle"
+    path = write_model_file(tmp_path / "future.safetensors", tensors, meta)
+    with pytest.raises(ModelFileError, match="does not match this stylecast's architecture"):
+        load_stylenet(path)
+
+
 def test_file_holds_no_pickle(tmp_path: Path) -> None:
     path = save_stylenet(_net(), tmp_path / "m.safetensors")
     raw = path.read_bytes()

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from stylecast.cli import main
+from stylecast.models.generator import GeneratorConfig
 from stylecast.models.io import load_stylenet, save_stylenet
 from stylecast.models.style import StyleInfo, StyleNet
 from stylecast.runtime.engine import create_engine
@@ -15,10 +16,11 @@ from stylecast.runtime.export import InferenceGraph, export_onnx
 from stylecast.runtime.export_inputs import finish, inference_inputs
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="module", params=["project_first", "upsample_first"])
+def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Both ways up of G: today's, and that of model files from the first releases."""
     torch.manual_seed(7)
-    net = StyleNet([StyleInfo("alpha"), StyleInfo("beta")])
+    net = StyleNet([StyleInfo("alpha"), StyleInfo("beta")], GeneratorConfig(upsample=request.param))
     with torch.no_grad():  # a trained-like modulation, so styles differ
         net.generator.modulation.weight.normal_(std=0.2)
     return save_stylenet(net, tmp_path_factory.mktemp("m") / "m.safetensors")

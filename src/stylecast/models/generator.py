@@ -10,7 +10,7 @@ the pace, so full-resolution layers are few and thin):
 
     frame (B,3,H,W) -> 3x3 conv s2 (H/2) -> depthwise-separable s2 (H/4)
       -> N residual blocks of depthwise-separable convs at H/4
-      -> nearest x2 + depthwise-separable (H/2, + skip from the stem)
+      -> 1x1 to the stem's width, nearest x2, depthwise 3x3 (H/2, + skip from the stem)
       -> 3x3 conv to RGB at H/2, bilinear x2 (+ a 1x1 skip from the frame) -> sigmoid
       -> RGB (B,3,H,W) in [0, 1]
 
@@ -18,6 +18,11 @@ No layer is wider than 3 channels at full resolution: a 3x3 head there cost more
 residual blocks together (ONNX Runtime profile, 640x480). A pixel-shuffle head was as fast but
 grew a 2-pixel checkerboard within 200 training steps despite ICNR initialisation; bilinear
 upsampling cannot make one.
+
+The way up projects to the narrower width before it doubles the size ("project_first"): upsampling
+the 48 residual channels first and convolving them at H/2 took 37% of the compiled bf16 time at
+640x480, projecting first gives 1.4x the frame rate (BENCHMARKS.md). Model files written before this
+choice existed were "upsample_first", and load as such (``models.io``).
 
 Any H x W works: inputs are padded to a multiple of 4 inside and cropped back.
 """
@@ -30,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+UPSAMPLE_MODES = ("project_first", "upsample_first")
+
 
 @dataclass(frozen=True)
 class GeneratorConfig:
@@ -38,8 +45,13 @@ class GeneratorConfig:
     blocks: int = 5
     block_kernel: int = 3        # depthwise kernel in the residual blocks
     code_dim: int = 64           # length of a style code
+    upsample: str = "project_first"  # or "upsample_first", the layout of the first released models
 
-    def to_dict(self) -> dict[str, int]:
+    def __post_init__(self) -> None:
+        if self.upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLE_MODES)}, not {self.upsample!r}")
+
+    def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
 
 
@@ -75,6 +87,30 @@ class SeparableConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pointwise(self.depthwise(x))
+
+
+class ProjectUpsample(nn.Module):
+    """From H/4 to H/2: 1 x 1 to ``cout`` channels, nearest x2, then a depthwise 3 x 3 that smooths
+    the nearest-neighbour blocks (so no checkerboard). The full-size work is on ``cout`` channels only.
+    """
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.pointwise = nn.Conv2d(cin, cout, 1)
+        self.depthwise = nn.Conv2d(cout, cout, 3, padding=1, groups=cout, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.depthwise(F.interpolate(self.pointwise(x), scale_factor=2.0, mode="nearest"))
+
+
+class UpsampleProject(SeparableConv):
+    """The first released models' way up: nearest x2, then a depthwise-separable conv at H/2."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__(cin, cout, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
 class ResidualBlock(nn.Module):
@@ -113,7 +149,8 @@ class Generator(nn.Module):
         self.down = SeparableConv(cfg.stem_channels, cfg.channels, 3, stride=2)
         self.down_norm = CondInstanceNorm(cfg.channels)
         self.blocks = nn.ModuleList(ResidualBlock(cfg.channels, cfg.block_kernel) for _ in range(cfg.blocks))
-        self.up = SeparableConv(cfg.channels, cfg.stem_channels, 3)
+        self.up: nn.Module = (ProjectUpsample(cfg.channels, cfg.stem_channels) if cfg.upsample == "project_first"
+                              else UpsampleProject(cfg.channels, cfg.stem_channels))
         self.up_norm = CondInstanceNorm(cfg.stem_channels)
         self.head = nn.Conv2d(cfg.stem_channels, 3, 3, padding=1)
         self.frame_skip = nn.Conv2d(3, 3, 1)
@@ -148,7 +185,6 @@ class Generator(nn.Module):
         for index, block in enumerate(self.blocks):
             x = block(x, params[2 + 2 * index: 4 + 2 * index])
         features = x
-        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         x = torch.relu(self.up_norm(self.up(x), *params[-1]) + s)
         x = F.interpolate(self.head(x), scale_factor=2.0, mode="bilinear", align_corners=False)
         x = x + self.frame_skip(padded.to(x.dtype))

@@ -33,11 +33,12 @@ def load_stylenet(path: str | Path | None = None) -> tuple[StyleNet, dict[str, A
     path = Path(path) if path is not None else default_model_path()
     tensors, meta = read_model_file(path)
     try:
-        config = GeneratorConfig(**meta["generator"])
+        # Files from before the choice of upsampling existed all upsampled first.
+        config = GeneratorConfig(**{"upsample": "upsample_first", **meta["generator"]})
         styles = [StyleInfo.from_dict(s) for s in meta["styles"]]
         net = StyleNet(styles, config, encoder_hidden=int(meta.get("encoder_hidden", 256)))
         net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
-    except (KeyError, TypeError, RuntimeError) as error:
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise ModelFileError(f"model file {path} does not match this stylecast's architecture ({error}): "
                              "re-export it with this version") from error
     return net.eval(), meta
