@@ -96,3 +96,23 @@ def test_ctrl_c_during_adaptation_saves_nothing(setup: dict[str, Path]) -> None:
     assert process.returncode == 130, line + rest
     assert "interrupted" in rest
     assert not setup["home"].exists() or not any(setup["home"].rglob("*"))
+
+
+def test_a_style_made_for_another_model_says_how_to_remake_it(setup: dict[str, Path], tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    model = str(setup["model"])
+    assert main(["add-style", str(setup["painting"]), "--name", "mine", "--minutes", "0", "--model", model]) == 0
+    # The same architecture with other weights: a new release of the shipped model, say.
+    torch.manual_seed(1)
+    upgraded = save_stylenet(StyleNet([StyleInfo("alpha")], GeneratorConfig(stem_channels=8, channels=16, blocks=1,
+                                                                             code_dim=16), encoder_hidden=32),
+                             tmp_path / "upgraded.safetensors")
+    capsys.readouterr()
+    out = tmp_path / "out.png"
+    assert main(["stylize", str(setup["photo"]), "-o", str(out), "--style", "alpha:0.5,mine:0.5",
+                 "--model", str(upgraded)]) == 2
+    err = capsys.readouterr().err
+    assert "'mine' was adapted for another model" in err
+    assert "stylecast add-style painting.png --name mine" in err
+    assert not out.exists()
+    assert main(["stylize", str(setup["photo"]), "-o", str(out), "--style", "mine", "--model", model]) == 0

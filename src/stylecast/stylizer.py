@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from stylecast.errors import StyleError
 from stylecast.library import StyleLibrary
 from stylecast.modelfile import default_model_path, model_digest, read_metadata
 from stylecast.runtime.engine import Engine, create_engine
-from stylecast.styles import resolve_code
+from stylecast.styles import parse_blend, resolve_code
 
 
 def _read_bank(path: Path) -> np.ndarray:
@@ -43,8 +44,12 @@ class Stylizer:
         self.meta = read_metadata(self.model_path)
         self.bank = _read_bank(self.model_path)
         # The user's styles adapted on this model's G join the bank, usable by name everywhere.
-        user_names, user_codes = StyleLibrary().names_and_codes(model_digest(self.model_path))
+        library = StyleLibrary()
+        digest = model_digest(self.model_path)
+        user_names, user_codes = library.names_and_codes(digest)
         self.user_styles = user_names
+        # Styles adapted on another G (typically the model shipped before an upgrade): named in errors.
+        self._stale_styles = {s.name: s.source for s in library.list() if s.model_digest != digest}
         if user_names:
             self.bank = np.concatenate([self.bank, user_codes.reshape(len(user_names), -1)])
         self.engine: Engine = create_engine(self.model_path, backend, precision, threads, compile)
@@ -71,7 +76,18 @@ class Stylizer:
     def code(self, spec: str) -> np.ndarray:
         """``(1, code_dim)`` code of a name, a style image, or a blend of them."""
         image_code = self._image_code if _torch_available() else None
-        return resolve_code(spec, self.styles, self.bank, image_code)
+        try:
+            return resolve_code(spec, self.styles, self.bank, image_code)
+        except StyleError:
+            for name, _ in parse_blend(spec):
+                if name in self._stale_styles and name not in self.styles:
+                    source = self._stale_styles[name] or "PAINTING"
+                    raise StyleError(
+                        f"your style {name!r} was adapted for another model (the one shipped with an earlier "
+                        f"stylecast, or another --model), and a style code only fits the model it was made on: "
+                        f"make it again with `stylecast remove-style {name}` then `stylecast add-style {source} "
+                        f"--name {name}`") from None
+            raise
 
     def stylize(self, image: np.ndarray, style: str | np.ndarray, strength: float = 1.0,
                 preserve_color: bool = False) -> np.ndarray:
