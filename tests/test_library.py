@@ -85,8 +85,12 @@ def test_add_list_get_remove_round_trip(home: Path, tmp_path: Path) -> None:
     assert got.created and got.thumbnail == thumb
     assert library.get("apple").thumbnail is None
     assert [s.name for s in library.list()] == ["apple", "zebra"]
-    names, codes = library.names_and_codes(digest)
+    names, codes = library.names_and_codes(digest, CODE_DIM)
     assert names == ["apple", "zebra"] and codes.shape == (2, CODE_DIM)
+    # As style vectors of a wider G input: zero offsets after each code.
+    names, vectors = library.names_and_codes(digest, CODE_DIM + 5)
+    assert vectors.shape == (2, CODE_DIM + 5) and not vectors[:, CODE_DIM:].any()
+    np.testing.assert_array_equal(vectors[:, :CODE_DIM], codes)
 
     library.remove("zebra")
     assert not entry.exists() and not thumb.exists()
@@ -106,7 +110,19 @@ def test_listing_by_digest_keeps_only_compatible_styles(home: Path, tmp_path: Pa
     assert [s.name for s in library.list(ours)] == ["mine"]
     assert [s.name for s in library.list(theirs)] == ["foreign"]
     assert [s.name for s in library.list()] == ["foreign", "mine"]
-    assert library.names_and_codes("0" * 40)[1].shape == (0, 0)
+    assert library.names_and_codes("0" * 40, CODE_DIM)[1].shape == (0, CODE_DIM)
+
+
+def test_an_entry_longer_than_the_style_vector_is_reported_not_used(home: Path, tmp_path: Path) -> None:
+    digest = model_digest(_model(tmp_path / "a.safetensors", seed=1))
+    library = StyleLibrary()
+    library.add(_style("fits", digest))
+    long = _style("too_long", digest)
+    long.code = np.ones(CODE_DIM + 9, dtype=np.float32)
+    library.add(long)
+    names, vectors = library.names_and_codes(digest, CODE_DIM + 4)
+    assert names == ["fits"] and vectors.shape == (1, CODE_DIM + 4)
+    assert library.damaged == [library.entry_path("too_long")]
 
 
 @pytest.mark.parametrize("name", ["", "Upper", "-dash", "_under", "has space", "dot.png", "a:0.5", "a,b",

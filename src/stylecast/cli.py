@@ -149,8 +149,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.int8:
         if args.raw:
             raise InputError("--int8 quantises the frame graph: drop --raw to use it")
-        written.append(quantize_int8(target, target.with_suffix(".int8.onnx"), calibration_frames(),
-                                     net.bank[:1].detach().numpy(), digest))
+        from stylecast.styles import vector_width, widen
+
+        first_style = widen(net.bank[:1].detach().numpy(), vector_width(net.config.to_dict()))
+        written.append(quantize_int8(target, target.with_suffix(".int8.onnx"), calibration_frames(), first_style,
+                                     digest))
     _emit(args, {"model": str(model), "written": [str(p) for p in written]},
           "wrote " + ", ".join(str(p) for p in written))
     return 0

@@ -1,9 +1,11 @@
 """The user's style library: styles added with ``stylecast add-style``, usable by name everywhere.
 
-One style is one code for the shipped G, stored as two files in the library folder:
+One style is one style vector for the shipped G (``styles.py``: a code, optionally followed by
+offsets to G's normalisation parameters), stored as two files in the library folder:
 
-    <root>/<name>.safetensors   tensor ``code`` ``(code_dim,)`` float32, JSON metadata (credits, the
-                                digest of the G it was adapted on, how long adaptation ran)
+    <root>/<name>.safetensors   tensor ``code`` ``(code_dim,)`` or ``(code_dim + offset_dim,)`` float32,
+                                JSON metadata (credits, the digest of the G it was adapted on, how
+                                long adaptation ran)
     <root>/<name>.png           a thumbnail of the painting, 128 px on the longer side (optional)
 
 A code only means something to the G it was adapted on, so every entry records that G's digest
@@ -29,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from stylecast.errors import StylecastError, StyleError
+from stylecast.styles import widen
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 NAME_RULE = ("1 to 40 characters: lowercase letters, digits, '_' or '-', starting with a letter or digit "
@@ -63,7 +66,8 @@ class UserStyle:
     """A style from the user's library.
 
     Attributes:
-        code: ``(code_dim,)`` float32 style code for the G whose digest is ``model_digest``.
+        code: float32 style vector for the G whose digest is ``model_digest``: a code ``(code_dim,)``,
+            or a code followed by offsets to G's normalisation parameters (``styles.py``).
         source: file name of the painting it was made from.
         created: ISO 8601 time (UTC); :meth:`StyleLibrary.add` fills it in when empty.
         adapted_seconds, adapted_steps: how long the adaptation after the instant code ran.
@@ -208,15 +212,22 @@ class StyleLibrary:
                 styles.append(style)
         return styles
 
-    def names_and_codes(self, model_digest: str) -> tuple[builtins.list[str], np.ndarray]:
-        """Names and ``(N, code_dim)`` float32 codes of the styles compatible with ``model_digest``.
+    def names_and_codes(self, model_digest: str, width: int) -> tuple[builtins.list[str], np.ndarray]:
+        """Names and ``(N, width)`` float32 style vectors of the styles compatible with ``model_digest``.
 
-        Ready to append to a model's bank (``N`` may be 0: then the array is ``(0, 0)``).
+        Ready to append to a model's bank of style vectors (``N`` may be 0). An entry longer than
+        ``width`` cannot belong to that G: it is reported in :attr:`damaged` and left out.
         """
-        styles = self.list(model_digest)
-        if not styles:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        return [s.name for s in styles], np.stack([s.code for s in styles]).astype(np.float32)
+        names, vectors = [], []
+        for style in self.list(model_digest):
+            if style.code.size > width:
+                self.damaged.append(self.entry_path(style.name))
+                continue
+            names.append(style.name)
+            vectors.append(widen(style.code, width))
+        if not names:
+            return [], np.zeros((0, width), dtype=np.float32)
+        return names, np.stack(vectors).astype(np.float32)
 
     def get(self, name: str) -> UserStyle:
         """The user style ``name``.

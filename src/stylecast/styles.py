@@ -1,19 +1,50 @@
 """Style specifications without torch: names, blends and style images resolved to style codes.
 
 A SPEC is a style name (``starry_night``), a style image path (``my_painting.jpg``) or a blend of
-them (``starry_night:0.7,great_wave:0.3``). Codes are ``(1, code_dim)`` float32 arrays.
+them (``starry_night:0.7,great_wave:0.3``), resolved to a style vector.
+
+A **style vector** is what G's inference graph takes: a style code ``(code_dim,)`` followed by
+offsets to every normalisation layer's scale and shift (``(offset_dim,)``, see :func:`norm_channels`).
+Trained styles and the style encoder give plain codes (zero offsets); ``stylecast add-style`` may
+add offsets where they pay. G maps a vector affinely to the normalisation parameters, so blending
+vectors blends styles exactly. Arrays here are float32, ``(1, width)`` or ``(S, width)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from stylecast.errors import StyleError
 
 STYLE_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+def norm_channels(generator: Mapping[str, Any]) -> list[int]:
+    """Channels of G's normalisation layers in order, from its config (a model file's ``generator``):
+    the stem, the way down, two per residual block, the way up."""
+    stem, channels, blocks = int(generator["stem_channels"]), int(generator["channels"]), int(generator["blocks"])
+    return [stem, channels] + [channels] * (2 * blocks) + [stem]
+
+
+def vector_width(generator: Mapping[str, Any]) -> int:
+    """Length of a style vector for G's config: the code, then a scale and a shift per channel."""
+    return int(generator["code_dim"]) + 2 * sum(norm_channels(generator))
+
+
+def widen(codes: np.ndarray, width: int) -> np.ndarray:
+    """Codes ``(..., w)`` with ``w <= width`` as style vectors ``(..., width)``: zero offsets appended."""
+    codes = np.asarray(codes, dtype=np.float32)
+    missing = width - codes.shape[-1]
+    if missing < 0:
+        raise StyleError(f"a style vector of length {codes.shape[-1]} does not fit this model (at most {width}): "
+                         "it was made for another model; add the style again with `stylecast add-style`")
+    if missing == 0:
+        return codes
+    return np.concatenate([codes, np.zeros((*codes.shape[:-1], missing), dtype=np.float32)], axis=-1)
 
 
 def parse_blend(spec: str) -> list[tuple[str, float]]:
@@ -65,12 +96,12 @@ def is_style_image(name: str) -> bool:
 
 def resolve_code(spec: str, names: Sequence[str], bank: np.ndarray,
                  image_code: Callable[[Path], np.ndarray] | None = None) -> np.ndarray:
-    """The ``(1, code_dim)`` code of a SPEC: a convex blend of bank codes and style-image codes.
+    """The ``(1, width)`` style vector of a SPEC: a convex blend of bank vectors and style-image codes.
 
     Args:
         spec: a name, an image path, or a blend (see the module docstring).
         names: style names, in bank order.
-        bank: ``(S, code_dim)`` float32 codes.
+        bank: ``(S, width)`` float32 style vectors.
         image_code: maps a style image to its ``(1, code_dim)`` code (the style encoder); ``None``
             where it is unavailable, in which case image styles raise ``StyleError``.
     """
@@ -85,7 +116,7 @@ def resolve_code(spec: str, names: Sequence[str], bank: np.ndarray,
             if image_code is None:
                 raise StyleError(f"turning the painting {path} into a style needs the style encoder: install "
                                  "it with `pip install 'stylecast[train]' torch==2.13.0`, or use a style name")
-            codes.append(np.asarray(image_code(path), dtype=np.float32).reshape(1, -1))
+            codes.append(widen(np.asarray(image_code(path), dtype=np.float32).reshape(1, -1), bank.shape[1]))
         else:
             codes.append(bank[index_of(names, name)][None].astype(np.float32))
     weights = np.array([w for _, w in parts], dtype=np.float32)

@@ -16,7 +16,7 @@ from stylecast.errors import StyleError
 from stylecast.library import StyleLibrary
 from stylecast.modelfile import default_model_path, model_digest, read_metadata
 from stylecast.runtime.engine import Engine, create_engine
-from stylecast.styles import parse_blend, resolve_code
+from stylecast.styles import parse_blend, resolve_code, vector_width, widen
 
 
 def _read_bank(path: Path) -> np.ndarray:
@@ -42,16 +42,18 @@ class Stylizer:
                  threads: int | None = None, compile: bool = False) -> None:
         self.model_path = Path(model) if model is not None else default_model_path()
         self.meta = read_metadata(self.model_path)
-        self.bank = _read_bank(self.model_path)
-        # The user's styles adapted on this model's G join the bank, usable by name everywhere.
+        # Style vectors (styles.py): the trained codes with zero offsets, then the user's styles adapted
+        # on this model's G, usable by name everywhere.
+        self.width = vector_width(self.meta["generator"])
+        self.bank = widen(_read_bank(self.model_path), self.width)
         library = StyleLibrary()
         digest = model_digest(self.model_path)
-        user_names, user_codes = library.names_and_codes(digest)
+        user_names, user_vectors = library.names_and_codes(digest, self.width)
         self.user_styles = user_names
         # Styles adapted on another G (typically the model shipped before an upgrade): named in errors.
         self._stale_styles = {s.name: s.source for s in library.list() if s.model_digest != digest}
         if user_names:
-            self.bank = np.concatenate([self.bank, user_codes.reshape(len(user_names), -1)])
+            self.bank = np.concatenate([self.bank, user_vectors])
         self.engine: Engine = create_engine(self.model_path, backend, precision, threads, compile)
         self._style_encoder: Any = None
 
@@ -74,7 +76,7 @@ class Stylizer:
         return code
 
     def code(self, spec: str) -> np.ndarray:
-        """``(1, code_dim)`` code of a name, a style image, or a blend of them."""
+        """The ``(1, width)`` style vector of a name, a style image, or a blend of them."""
         image_code = self._image_code if _torch_available() else None
         try:
             return resolve_code(spec, self.styles, self.bank, image_code)
@@ -93,7 +95,7 @@ class Stylizer:
                 preserve_color: bool = False) -> np.ndarray:
         """One RGB uint8 ``(H, W, 3)`` frame (or a batch ``(N, H, W, 3)``) in, the same shape out.
 
-        ``style`` is a SPEC string or a code from ``code()`` (resolve it once for a video).
+        ``style`` is a SPEC string or a vector from ``code()`` (resolve it once for a video).
         """
         code = self.code(style) if isinstance(style, str) else style
         frames = image[None] if image.ndim == 3 else image

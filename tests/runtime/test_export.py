@@ -26,16 +26,25 @@ def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     return save_stylenet(net, tmp_path_factory.mktemp("m") / "m.safetensors")
 
 
-def test_raw_export_matches_pytorch_on_an_odd_size(model: Path, tmp_path: Path) -> None:
+def _style_vector(net: StyleNet, index: int, offsets_std: float = 0.0) -> np.ndarray:
+    """Bank code ``index`` as a ``(1, width)`` style vector, with random offsets if ``offsets_std``."""
+    offsets = np.random.default_rng(index).normal(0, offsets_std, (1, net.generator.offset_dim))
+    return np.concatenate([net.bank[index:index + 1].detach().numpy(), offsets], axis=1).astype(np.float32)
+
+
+@pytest.mark.parametrize("offsets_std", [0.0, 0.3])
+def test_raw_export_matches_pytorch_on_an_odd_size(model: Path, tmp_path: Path, offsets_std: float) -> None:
     net, _ = load_stylenet(model)
     path = export_onnx(net.generator, tmp_path / "g.onnx", raw=True)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     frame = torch.rand(2, 3, 67, 93)
-    code = net.bank[1:2].detach()
+    style = _style_vector(net, 1, offsets_std)
+    code_dim = net.config.code_dim
     with torch.no_grad():
-        expected = net.generator(frame, code)
+        expected = net.generator(frame, torch.from_numpy(style[:, :code_dim]),
+                                 offsets=torch.from_numpy(style[:, code_dim:]))
     assert isinstance(expected, torch.Tensor)
-    got = session.run(None, {"frame": frame.numpy(), "code": code.numpy()})[0]
+    got = session.run(None, {"frame": frame.numpy(), "style": style})[0]
     assert got.shape == (2, 3, 67, 93)
     assert np.abs(got - expected.numpy()).max() <= 1e-3
 
@@ -45,7 +54,7 @@ def test_frame_graph_matches_pytorch(model: Path, tmp_path: Path) -> None:
     path = export_onnx(net.generator, tmp_path / "f.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     frames = np.random.default_rng(0).integers(0, 256, (2, 41, 59, 3), dtype=np.uint8)
-    code = net.bank[:1].detach().numpy()
+    code = _style_vector(net, 0, 0.3)
     got = session.run(None, inference_inputs(frames, code))[0]
     with torch.no_grad():
         want = InferenceGraph(net.generator).eval()(torch.from_numpy(frames), torch.from_numpy(code)).numpy()
@@ -72,10 +81,16 @@ def test_strength_and_colour_preservation() -> None:
 
 def test_backends_agree(model: Path) -> None:
     frames = np.random.default_rng(1).integers(0, 256, (2, 33, 47, 3), dtype=np.uint8)
-    code = load_stylenet(model)[0].bank[1:].detach().numpy()
-    onnx_out = create_engine(model, "onnx")(frames, code)
+    net = load_stylenet(model)[0]
+    code = net.bank[1:].detach().numpy()
+    onnx_out = create_engine(model, "onnx")(frames, code)  # a plain code: zero offsets
     torch_out = create_engine(model, "torch")(frames, code)
     assert np.abs(onnx_out.astype(int) - torch_out).max() <= 1
+    np.testing.assert_array_equal(create_engine(model, "onnx")(frames, _style_vector(net, 1)), onnx_out)
+    with_offsets = _style_vector(net, 1, 0.3)
+    onnx_offsets = create_engine(model, "onnx")(frames, with_offsets)
+    assert np.abs(onnx_offsets.astype(int) - create_engine(model, "torch")(frames, with_offsets)).max() <= 1
+    assert np.abs(onnx_offsets.astype(int) - onnx_out).mean() > 1.0
     bf16 = create_engine(model, "torch", "bf16")(frames, code)
     assert np.abs(bf16.astype(float) - torch_out).mean() < 4.0
 
@@ -85,7 +100,7 @@ def test_cli_export_with_int8(model: Path, tmp_path: Path) -> None:
     assert main(["export", "--format", "onnx", "-o", str(target), "--int8", "--model", str(model)]) == 0
     assert target.is_file() and target.with_suffix(".int8.onnx").is_file()
     frames = np.random.default_rng(2).integers(0, 256, (1, 48, 64, 3), dtype=np.uint8)
-    code = load_stylenet(model)[0].bank[:1].detach().numpy()
+    code = _style_vector(load_stylenet(model)[0], 0)
     fp32 = ort.InferenceSession(str(target)).run(None, inference_inputs(frames, code))[0]
     int8 = ort.InferenceSession(str(target.with_suffix(".int8.onnx"))).run(None, inference_inputs(frames, code))[0]
     assert int8.shape == fp32.shape

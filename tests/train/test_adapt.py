@@ -1,4 +1,4 @@
-"""Adapting a new style: instant code, code-only optimisation, bad inputs, interruption."""
+"""Adapting a new style: instant code, optimisation of the code (and offsets), bad inputs, interruption."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_adapting_the_code_lowers_the_style_loss_and_leaves_g_alone(
     monkeypatch.setattr(adapt, "load_stylenet", lambda path: (net, meta))  # to inspect the very G it used
     seen: list[tuple[int, float]] = []
     result = adapt_style(tiny_model, _stripes(), max_steps=15, photos=_photos(), size=64, batch=2, lr=0.1,
-                         on_step=lambda step, loss: seen.append((step, loss)))
+                         offset_lr=None, on_step=lambda step, loss: seen.append((step, loss)))
     assert result.steps == 15 and [s for s, _ in seen] == list(range(1, 16))
     assert result.style_loss_end < result.style_loss_start
     assert result.code.shape == result.instant_code.shape == (TINY.code_dim,)
@@ -107,6 +107,27 @@ def test_adapting_the_code_lowers_the_style_loss_and_leaves_g_alone(
         assert torch.equal(before[key], after[key]), key
     assert all(not p.requires_grad for p in net.parameters())
     assert hashlib.sha1(tiny_model.read_bytes()).hexdigest() == file_hash
+
+
+def test_offsets_are_kept_where_they_pay_and_dropped_where_they_do_not(
+        tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = dict(max_steps=15, photos=_photos(), size=64, batch=2, lr=0.1, seed=1)
+    code_only = adapt_style(tiny_model, _stripes(), offset_lr=None, **settings)  # type: ignore[arg-type]
+    both = adapt_style(tiny_model, _stripes(), offset_lr=0.05, **settings)  # type: ignore[arg-type]
+    net, _ = load_stylenet(tiny_model)
+    assert both.has_offsets and not code_only.has_offsets
+    assert both.code.shape == (TINY.code_dim + net.generator.offset_dim,)
+    assert both.style_loss_end < code_only.style_loss_end
+    # The stored vector is what G sees: the code part and the offsets part both act.
+    frame = torch.rand(1, 3, 32, 32)
+    vector = torch.from_numpy(both.code)[None]
+    with torch.no_grad():
+        full = net.generator(frame, vector[:, :TINY.code_dim], offsets=vector[:, TINY.code_dim:])
+        code_part = net.generator(frame, vector[:, :TINY.code_dim])
+    assert (full - code_part).abs().max() > 1e-3
+    monkeypatch.setattr(adapt, "OFFSET_GAIN", 1.0)  # no offsets can lower the loss by 100%
+    dropped = adapt_style(tiny_model, _stripes(), offset_lr=0.05, **settings)  # type: ignore[arg-type]
+    assert dropped.code.shape == (TINY.code_dim,)
 
 
 def test_adaptation_is_deterministic_and_uses_the_shipped_photos(tiny_model: Path) -> None:
@@ -137,7 +158,7 @@ def test_an_interrupt_propagates(tiny_model: Path) -> None:
 
 
 @pytest.mark.parametrize("kwargs", [{"precision": "fp16"}, {"minutes": 0}, {"size": 8}, {"batch": 0},
-                                    {"photos": []}])
+                                    {"photos": []}, {"offset_lr": 0.0}])
 def test_bad_settings_are_input_errors(tiny_model: Path, kwargs: dict[str, object]) -> None:
     with pytest.raises(InputError):
         adapt_style(tiny_model, _stripes(), max_steps=1, **kwargs)  # type: ignore[arg-type]

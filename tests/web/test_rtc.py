@@ -75,7 +75,11 @@ class Client:
                 return image
         raise AssertionError(f"no frame met the condition within {timeout} s")
 
-    async def message(self, kind: str, timeout: float = 10.0) -> dict[str, Any]:
+    async def message(self, kind: str, timeout: float = 10.0, fresh: bool = False) -> dict[str, Any]:
+        """The oldest waiting message of ``kind``; with ``fresh``, the next one sent from now on (stats
+        are sent every second from the start, so a waiting one may predate the first frame)."""
+        if fresh:
+            self.messages[:] = [m for m in self.messages if m["type"] != kind]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for index, message in enumerate(self.messages):
@@ -120,7 +124,7 @@ def test_live_session_stylizes_and_follows_the_controls(server: Server) -> None:
             client.channel.send("{not json")
             assert "not JSON" in (await client.message("error"))["detail"]
 
-            stats = await client.message("stats")
+            stats = await client.message("stats", fresh=True)
             assert stats["frames_out"] > 0 and stats["size"] == "320x240" and stats["latency_ms"]["p95"] < 1000
             assert stats["frames_out"] + stats["dropped"] <= stats["frames_in"]
             live = (await asyncio.to_thread(server.get, f"/api/rtc/{client.peer_id}")).json()
@@ -140,7 +144,7 @@ def test_large_camera_frames_are_stylized_at_the_size_limit(fresh_server: Callab
         await client.connect("udnie", size=(640, 480))
         try:
             await client.frame()
-            stats = await client.message("stats")
+            stats = await client.message("stats", fresh=True)
             assert stats["size"] == "160x120"
         finally:
             await client.pc.close()

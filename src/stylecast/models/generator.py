@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stylecast.styles import norm_channels
+
 UPSAMPLE_MODES = ("project_first", "upsample_first")
 
 
@@ -133,6 +135,8 @@ class Generator(nn.Module):
     Args (forward):
         frame: RGB ``(B, 3, H, W)`` in [0, 1], any H, W >= 4.
         code: style codes ``(B, code_dim)`` (or ``(1, code_dim)``, broadcast over the batch).
+        offsets: optional ``(B or 1, offset_dim)`` added to the modulation's output: a user style's
+            own normalisation parameters beyond what its code reaches (``stylecast add-style``).
 
     Returns:
         RGB ``(B, 3, H, W)`` in [0, 1]. ``return_features=True`` also returns the H/4 features
@@ -156,15 +160,23 @@ class Generator(nn.Module):
         self.frame_skip = nn.Conv2d(3, 3, 1)
         # One linear map from the code to every normalisation layer's (gamma, beta): blending codes
         # is then exactly blending the normalisation parameters.
-        self.norm_channels = [cfg.stem_channels, cfg.channels] + [cfg.channels] * (2 * cfg.blocks) + [
-            cfg.stem_channels]
+        self.norm_channels = norm_channels(cfg.to_dict())
         self.modulation = nn.Linear(cfg.code_dim, 2 * sum(self.norm_channels))
         nn.init.normal_(self.modulation.weight, std=0.04)
         nn.init.zeros_(self.modulation.bias)
 
-    def norm_params(self, code: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Split the modulation into ``[(gamma, beta), ...]``, one pair per normalisation layer."""
+    @property
+    def offset_dim(self) -> int:
+        """Length of the optional per-channel offsets (a scale and a shift per normalised channel)."""
+        return 2 * sum(self.norm_channels)
+
+    def norm_params(self, code: torch.Tensor, offsets: torch.Tensor | None = None
+                    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Split the modulation (plus ``offsets``, ``(B, offset_dim)``) into ``[(gamma, beta), ...]``,
+        one pair per normalisation layer."""
         flat = self.modulation(code.float())
+        if offsets is not None:
+            flat = flat + offsets.float()
         params = []
         offset = 0
         for channels in self.norm_channels:
@@ -174,11 +186,11 @@ class Generator(nn.Module):
             offset += 2 * channels
         return params
 
-    def forward(self, frame: torch.Tensor, code: torch.Tensor,
-                return_features: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, frame: torch.Tensor, code: torch.Tensor, return_features: bool = False,
+                offsets: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         height, width = frame.shape[-2:]
         pad_h, pad_w = (-height) % 4, (-width) % 4
-        params = self.norm_params(code)
+        params = self.norm_params(code, offsets)
         padded = F.pad(frame, (0, pad_w, 0, pad_h), mode="replicate") * 2.0 - 1.0  # zero-centred
         s = torch.relu(self.stem_norm(self.stem(padded), *params[0]))
         x = torch.relu(self.down_norm(self.down(s), *params[1]))

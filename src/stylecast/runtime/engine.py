@@ -1,7 +1,8 @@
 """Inference engines: ONNX Runtime (default, no torch) and PyTorch, behind one call.
 
-``engine(frames, code, strength, preserve_color)`` takes ``(N, H, W, 3)`` uint8 RGB frames and a
-``(1, code_dim)`` float32 code and returns stylized ``(N, H, W, 3)`` uint8 frames.
+``engine(frames, style, strength, preserve_color)`` takes ``(N, H, W, 3)`` uint8 RGB frames and a
+``(1, width)`` float32 style vector (``styles.py``; a plain ``(1, code_dim)`` code is widened) and
+returns stylized ``(N, H, W, 3)`` uint8 frames.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 from stylecast.errors import InputError, MissingDependencyError, ModelFileError
 
 BACKENDS = ("onnx", "torch")
+# The exported graph's interface: 2 takes a style vector ("style"); 1 took a bare code ("code").
+GRAPH_VERSION = "g2"
 # Reduced precision is offered only where it keeps PSNR >= 35 dB against fp32 on the sample set
 # (BENCHMARKS.md): bf16 does (49 dB); static int8 of the trained zoo does not (32 dB mean, 19 dB worst),
 # and was no faster here, so int8 stays an export option (`stylecast export --int8`), not a precision.
@@ -25,7 +28,7 @@ PRECISIONS = {"onnx": ("fp32",), "torch": ("fp32", "bf16")}
 class Engine(Protocol):
     name: str
 
-    def __call__(self, frames: np.ndarray, code: np.ndarray, strength: float = 1.0,
+    def __call__(self, frames: np.ndarray, style: np.ndarray, strength: float = 1.0,
                  preserve_color: bool = False) -> np.ndarray: ...
 
 
@@ -54,7 +57,7 @@ def onnx_digest(path: Path) -> str | None:
 def exported_onnx(model: Path, digest: str) -> Path:
     """The ONNX graph of a model of your own: exported once into the cache (needs torch), keyed by its
     G digest."""
-    cached = _cache_dir() / "onnx" / f"{digest}.onnx"
+    cached = _cache_dir() / "onnx" / f"{digest}.{GRAPH_VERSION}.onnx"
     if cached.is_file():
         return cached
     try:
@@ -82,7 +85,7 @@ def onnx_engine_for(model: Path, threads: int | None = None) -> OnnxEngine:
     if beside.is_file():
         try:
             engine = OnnxEngine(beside, threads)
-        except ModelFileError:  # a damaged graph beside the model: export a fresh one instead
+        except ModelFileError:  # a damaged graph beside the model, or one from an older stylecast
             pass
         else:
             if engine.digest == digest:
@@ -120,15 +123,24 @@ class OnnxEngine:
         except Exception as error:  # onnxruntime raises its own exception types
             raise ModelFileError(f"ONNX graph {onnx_path} cannot be loaded ({error}): re-export it with "
                                  "`stylecast export --format onnx`") from error
+        inputs = {i.name: i.shape for i in self.session.get_inputs()}
+        width = inputs.get("style", [None, None])[-1]
+        if "frames" not in inputs or not isinstance(width, int):
+            raise ModelFileError(f"ONNX graph {onnx_path} has inputs {sorted(inputs)}, not the frames and style "
+                                 "vector this stylecast feeds (it comes from an older version): re-export it with "
+                                 "`stylecast export --format onnx`")
+        self.width = width
         self.name = f"onnx:{self.session.get_providers()[0]}"
         self.digest = _stamp(self.session)
         self.path = Path(onnx_path)
 
-    def __call__(self, frames: np.ndarray, code: np.ndarray, strength: float = 1.0,
+    def __call__(self, frames: np.ndarray, style: np.ndarray, strength: float = 1.0,
                  preserve_color: bool = False) -> np.ndarray:
         from stylecast.runtime.export_inputs import finish, inference_inputs
+        from stylecast.styles import widen
 
-        return finish(frames, self.session.run(None, inference_inputs(frames, code))[0], strength, preserve_color)
+        feed = inference_inputs(frames, widen(np.asarray(style, dtype=np.float32).reshape(1, -1), self.width))
+        return finish(frames, self.session.run(None, feed)[0], strength, preserve_color)
 
 
 class TorchEngine:
@@ -158,6 +170,7 @@ class TorchEngine:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         net, _ = load_stylenet(model)
         self.graph: Any = InferenceGraph(net.generator).eval().to(self.device)
+        self.width = net.config.code_dim + net.generator.offset_dim
         self.precision = precision
         self.name = f"torch:{self.device.type}:{precision}"
         if compile:
@@ -172,13 +185,16 @@ class TorchEngine:
             self.graph = torch.compile(self.graph, dynamic=False, options={"freezing": True})
             self.name += "+compile"
 
-    def __call__(self, frames: np.ndarray, code: np.ndarray, strength: float = 1.0,
+    def __call__(self, frames: np.ndarray, style: np.ndarray, strength: float = 1.0,
                  preserve_color: bool = False) -> np.ndarray:
+        from stylecast.styles import widen
+
         torch = self.torch
+        vector = widen(np.asarray(style, dtype=np.float32).reshape(1, -1), self.width)
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
                                                     enabled=self.precision == "bf16"):
             out = self.graph(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device),
-                             torch.from_numpy(np.asarray(code, dtype=np.float32).reshape(1, -1)).to(self.device))
+                             torch.from_numpy(vector).to(self.device))
         from stylecast.runtime.export_inputs import finish
 
         result: Any = finish(frames, out.cpu().numpy(), strength, preserve_color)

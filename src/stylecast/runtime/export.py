@@ -3,7 +3,10 @@
 The exported graph does all per-frame work, so a frame crosses into the engine once:
 
     frames  (N, H, W, 3) uint8 RGB   ──┬─> G ─> (N, H, W, 3) uint8 RGB
-    code    (1, code_dim) float32    ──┘
+    style   (1, width) float32       ──┘
+
+``style`` is a style vector (``styles.py``): the code, then offsets to the normalisation
+parameters (zeros for trained styles), ``width = code_dim + offset_dim``.
 
 Strength and colour preservation are applied afterwards, only when asked for
 (``export_inputs.finish``): inside the graph they cost full-size passes on every frame.
@@ -26,9 +29,29 @@ from stylecast.atomic import atomic_output
 from stylecast.models.generator import Generator
 from stylecast.runtime.export_inputs import inference_inputs
 
-INPUT_NAMES = ["frames", "code"]
+INPUT_NAMES = ["frames", "style"]
 OUTPUT_NAMES = ["stylized"]
 OPSET = 17
+
+
+def split_style(generator: Generator, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A style vector ``(B, code_dim + offset_dim)`` as ``(code, offsets)``."""
+    code_dim = generator.config.code_dim
+    return style[:, :code_dim], style[:, code_dim:]
+
+
+class RawGraph(nn.Module):
+    """G on float frames ``(N, 3, H, W)`` in [0, 1] with a style vector: for other pipelines."""
+
+    def __init__(self, generator: Generator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, frame: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        code, offsets = split_style(self.generator, style)
+        out = self.generator(frame, code, offsets=offsets)
+        assert isinstance(out, torch.Tensor)
+        return out
 
 
 class InferenceGraph(nn.Module):
@@ -38,9 +61,10 @@ class InferenceGraph(nn.Module):
         super().__init__()
         self.generator = generator
 
-    def forward(self, frames: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         x = frames.permute(0, 3, 1, 2).float() * (1.0 / 255.0)
-        out = self.generator(x, code)
+        code, offsets = split_style(self.generator, style)
+        out = self.generator(x, code, offsets=offsets)
         assert isinstance(out, torch.Tensor)
         # G ends in a sigmoid: no clamp needed before rounding.
         return (out.float() * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1)
@@ -65,20 +89,20 @@ def export_onnx(generator: Generator, path: str | Path, raw: bool = False, diges
     """Write G's inference graph to ``path`` atomically; dynamic batch, height and width.
 
     ``raw=True`` exports the bare network instead: ``frame (N, 3, H, W)`` float32 in [0, 1] and
-    ``code (1, D)`` in, ``stylized (N, 3, H, W)`` float32 out, for use in other pipelines.
+    ``style (1, width)`` in, ``stylized (N, 3, H, W)`` float32 out, for use in other pipelines.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     graph: nn.Module = InferenceGraph(generator).eval()
-    example: tuple[torch.Tensor, ...] = (torch.zeros(1, 37, 53, 3, dtype=torch.uint8),
-                                         torch.zeros(1, generator.config.code_dim))
+    style = torch.zeros(1, generator.config.code_dim + generator.offset_dim)
+    example: tuple[torch.Tensor, ...] = (torch.zeros(1, 37, 53, 3, dtype=torch.uint8), style)
     input_names, axes = INPUT_NAMES, {"frames": {0: "batch", 1: "height", 2: "width"},
                                       "stylized": {0: "batch", 1: "height", 2: "width"}}
     if raw:
-        graph = generator.eval()
-        example = (torch.rand(1, 3, 37, 53), torch.zeros(1, generator.config.code_dim))
-        input_names, axes = ["frame", "code"], {"frame": {0: "batch", 2: "height", 3: "width"},
-                                                 "stylized": {0: "batch", 2: "height", 3: "width"}}
+        graph = RawGraph(generator).eval()
+        example = (torch.rand(1, 3, 37, 53), style)
+        input_names, axes = ["frame", "style"], {"frame": {0: "batch", 2: "height", 3: "width"},
+                                                  "stylized": {0: "batch", 2: "height", 3: "width"}}
     with atomic_output(path) as temp:
         tmp = str(temp)
         with torch.no_grad(), warnings.catch_warnings():
@@ -95,7 +119,7 @@ def quantize_int8(source: str | Path, target: str | Path, calibration: Iterable[
                   code: np.ndarray, digest: str | None = None) -> Path:
     """Static int8 (QDQ, per-channel weights) quantisation of the convolutions, for VNNI CPUs.
 
-    ``calibration`` yields ``(1, H, W, 3)`` uint8 frames; ``code`` is the style code used while
+    ``calibration`` yields ``(1, H, W, 3)`` uint8 frames; ``code`` is the style vector used while
     calibrating activation ranges.
     """
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static

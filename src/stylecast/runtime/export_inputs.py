@@ -8,10 +8,10 @@ import numpy as np
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def inference_inputs(frames: np.ndarray, code: np.ndarray) -> dict[str, np.ndarray]:
-    """The ONNX input feed for ``frames`` (N, H, W, 3) uint8 and ``code`` (1, D) float32."""
+def inference_inputs(frames: np.ndarray, style: np.ndarray) -> dict[str, np.ndarray]:
+    """The ONNX input feed for ``frames`` (N, H, W, 3) uint8 and a style vector (1, width) float32."""
     return {"frames": np.ascontiguousarray(frames, dtype=np.uint8),
-            "code": np.ascontiguousarray(code, dtype=np.float32).reshape(1, -1)}
+            "style": np.ascontiguousarray(style, dtype=np.float32).reshape(1, -1)}
 
 
 def finish(original: np.ndarray, stylized: np.ndarray, strength: float = 1.0,

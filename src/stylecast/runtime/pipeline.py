@@ -26,7 +26,7 @@ from stylecast.stylizer import Stylizer
 
 @dataclass
 class StyleRequest:
-    code: np.ndarray                 # (1, code_dim) float32
+    code: np.ndarray                 # (1, width) float32 style vector (styles.py)
     strength: float = 1.0
     preserve_color: bool = False
     max_side: int | None = None

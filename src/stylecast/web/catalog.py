@@ -28,7 +28,7 @@ from stylecast.atomic import atomic_output
 from stylecast.errors import StyleError
 from stylecast.library import StyleLibrary
 from stylecast.modelfile import model_digest
-from stylecast.styles import parse_blend
+from stylecast.styles import parse_blend, widen
 from stylecast.stylizer import Stylizer
 from stylecast.web.errors import NotFoundError
 
@@ -65,7 +65,7 @@ class StyleEntry:
 class _Snapshot:
     entries: tuple[StyleEntry, ...]
     index: dict[str, int]
-    bank: np.ndarray  # (S, code_dim) float32, in the order of entries
+    bank: np.ndarray  # (S, width) float32 style vectors, in the order of entries
 
 
 class StyleCatalog:
@@ -116,7 +116,7 @@ class StyleCatalog:
         return snapshot.entries[snapshot.index[name]]
 
     def resolve(self, spec: str) -> np.ndarray:
-        """The ``(1, code_dim)`` code of a name or a blend of names (``"a:0.7,b:0.3"``).
+        """The ``(1, width)`` style vector of a name or a blend of names (``"a:0.7,b:0.3"``).
 
         Raises:
             StyleError: an unknown name, a bad weight, or a spec too long to be real.
@@ -169,8 +169,11 @@ class StyleCatalog:
         index: dict[str, int] = {}
         kept: list[StyleEntry] = []
         kept_codes: list[np.ndarray] = []
+        width = self._shipped_bank.shape[1]
         for entry, code in zip(entries, (row for block in codes for row in block), strict=True):
-            if entry.name not in index and code.shape == self._shipped_bank.shape[1:]:
+            if code.shape[0] <= width:  # a plain code (zero offsets) or a full style vector
+                code = widen(code, width)
+            if entry.name not in index and code.shape == (width,):
                 index[entry.name] = len(kept)  # the first of two equal names wins: the shipped one
                 kept.append(entry)
                 kept_codes.append(code)

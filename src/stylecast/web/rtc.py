@@ -81,7 +81,7 @@ class LiveControls:
     """One session's controls; replaced whole, so the inference thread always reads a consistent set."""
 
     style: str
-    code: np.ndarray  # (1, code_dim) float32
+    code: np.ndarray  # (1, width) float32 style vector
     strength: float = 1.0
     preserve_color: bool = False
 
