@@ -4,6 +4,15 @@
         --photos ../shared/data/content/val/bsds500 --count 6 -o docs/contact_sheet.png
 
 Row 0 shows the photos, then one row per style, the painting's thumbnail at the left.
+
+To compare models (an ablation, an adapted style against a trained one), give the rows instead:
+
+    python benchmarks/contact_sheet.py --photos ../shared/data/content/val/bsds500 --count 2 \
+        --row "shipped: starry_night=shipped@starry_night" \
+        --row "no temporal loss: starry_night=runs/ablation/model.safetensors@starry_night" -o cmp.png
+
+Each ``--row LABEL=MODEL@STYLE`` stylizes with STYLE of MODEL (``shipped`` for the shipped model;
+user styles come from the library, ``STYLECAST_HOME`` to pick another).
 """
 
 from __future__ import annotations
@@ -35,12 +44,17 @@ def main() -> None:
     parser.add_argument("--style-images", default=None, help="folder with the paintings, for thumbnails")
     parser.add_argument("--size", type=int, default=384, help="longer side the photos are stylized at")
     parser.add_argument("--cell", type=int, default=192)
+    parser.add_argument("--row", action="append", default=[], metavar="LABEL=MODEL@STYLE",
+                        help="compare: one row per entry instead of every style of --model (repeatable)")
     parser.add_argument("-o", "--output", required=True)
     args = parser.parse_args()
+    photos = [load_rgb(p, max_side=args.size) for p in list_images(args.photos)[: args.count]]
+    if args.row:
+        _comparison(args.row, photos, args.cell, args.output)
+        return
 
     stylizer = Stylizer(args.model)
     names = args.styles.split(",") if args.styles else stylizer.styles
-    photos = [load_rgb(p, max_side=args.size) for p in list_images(args.photos)[: args.count]]
     cell, label = args.cell, 16
     sheet = Image.new("RGB", ((len(photos) + 1) * cell, (len(names) + 1) * (cell + label)), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
@@ -64,6 +78,28 @@ def main() -> None:
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.output)
     print(f"wrote {args.output}: {len(names)} styles x {len(photos)} photos")
+
+
+def _comparison(rows: list[str], photos: list[np.ndarray], cell: int, output: str) -> None:
+    label = 16
+    sheet = Image.new("RGB", (len(photos) * cell, (len(rows) + 1) * (cell + label)), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for col, photo in enumerate(photos):
+        sheet.paste(_fit(photo, cell), (col * cell, 0))
+    stylizers: dict[str, Stylizer] = {}
+    for row, entry in enumerate(rows, start=1):
+        caption, _, target = entry.rpartition("=")
+        model, _, style = target.rpartition("@")
+        if model not in stylizers:
+            stylizers[model] = Stylizer(None if model == "shipped" else model)
+        code = stylizers[model].code(style)
+        y = row * (cell + label)
+        for col, photo in enumerate(photos):
+            sheet.paste(_fit(stylizers[model].stylize(photo, code), cell), (col * cell, y))
+        draw.text((4, y + cell + 2), caption, fill=(0, 0, 0))
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(output)
+    print(f"wrote {output}: {len(rows)} rows x {len(photos)} photos")
 
 
 if __name__ == "__main__":
