@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from stylecast.errors import InputError, MissingDependencyError, ModelFileError
+from stylecast.styles import widen
 
 BACKENDS = ("onnx", "torch")
 # The exported graph's interface: 2 takes a style vector ("style"); 1 took a bare code ("code").
@@ -137,7 +138,6 @@ class OnnxEngine:
     def __call__(self, frames: np.ndarray, style: np.ndarray, strength: float = 1.0,
                  preserve_color: bool = False) -> np.ndarray:
         from stylecast.runtime.export_inputs import finish, inference_inputs
-        from stylecast.styles import widen
 
         feed = inference_inputs(frames, widen(np.asarray(style, dtype=np.float32).reshape(1, -1), self.width))
         return finish(frames, self.session.run(None, feed)[0], strength, preserve_color)
@@ -187,8 +187,6 @@ class TorchEngine:
 
     def __call__(self, frames: np.ndarray, style: np.ndarray, strength: float = 1.0,
                  preserve_color: bool = False) -> np.ndarray:
-        from stylecast.styles import widen
-
         torch = self.torch
         vector = widen(np.asarray(style, dtype=np.float32).reshape(1, -1), self.width)
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
