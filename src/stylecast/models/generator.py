@@ -20,8 +20,9 @@ grew a 2-pixel checkerboard within 200 training steps despite ICNR initialisatio
 upsampling cannot make one.
 
 The way up projects to the narrower width before it doubles the size ("project_first"): upsampling
-the 48 residual channels first and convolving them at H/2 took 37% of the compiled bf16 time at
-640x480, projecting first gives 1.4x the frame rate (BENCHMARKS.md). Model files written before this
+the 48 residual channels first made the largest fused kernel of the compiled bf16 G at 640x480 (its
+normalisation plus the upsampling), followed by a depthwise 3x3 on 48 channels at H/2; projecting
+first gives 1.17x the compiled frame rate and 1.12x on ONNX Runtime (BENCHMARKS.md). Model files written before this
 choice existed were "upsample_first", and load as such (``models.io``).
 
 Any H x W works: inputs are padded to a multiple of 4 inside and cropped back.

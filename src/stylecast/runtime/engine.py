@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from stylecast.errors import InputError, MissingDependencyError, ModelFileError
-from stylecast.styles import widen
+from stylecast.styles import vector_width, widen
 
 BACKENDS = ("onnx", "torch")
 # The exported graph's interface: 2 takes a style vector ("style"); 1 took a bare code ("code").
@@ -170,7 +170,7 @@ class TorchEngine:
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         net, _ = load_stylenet(model)
         self.graph: Any = InferenceGraph(net.generator).eval().to(self.device)
-        self.width = net.config.code_dim + net.generator.offset_dim
+        self.width = vector_width(net.config.to_dict())
         self.precision = precision
         self.name = f"torch:{self.device.type}:{precision}"
         if compile:
