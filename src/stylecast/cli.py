@@ -104,8 +104,10 @@ def cmd_remove_style(args: argparse.Namespace) -> int:
 
 
 def cmd_stylize(args: argparse.Namespace) -> int:
+    from concurrent.futures import ThreadPoolExecutor
+
     from stylecast.runtime.media import expand_inputs, is_video
-    from stylecast.runtime.pipeline import StyleRequest, stylize_image_file, stylize_video
+    from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_image_file, stylize_video
     from stylecast.stylizer import Stylizer
 
     if not 0.0 <= args.strength <= 1.0:
@@ -113,18 +115,27 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     if args.max_side is not None and args.max_side < 16:
         raise InputError(f"--max-side {args.max_side} is too small: give at least 16 pixels")
     jobs = expand_inputs(args.input, args.output, ".mp4")
-    stylizer = Stylizer(args.model, args.backend, args.precision, args.threads, args.compile)
+    videos = [is_video(source) for source, _ in jobs]
+    workers, threads = plan_workers(args.backend, args.threads, args.workers, any(videos) or len(jobs) > 1)
+    stylizer = Stylizer(args.model, args.backend, args.precision, threads, args.compile)
     # Resolve the style before touching any file, so a typo leaves nothing half-done.
     request = StyleRequest(stylizer.code(args.style), args.strength, args.preserve_color, args.max_side)
-    results = []
-    for source, target in jobs:
-        if is_video(source):
-            result = stylize_video(stylizer, source, target, request, show_progress=not args.json)
-        else:
-            result = stylize_image_file(stylizer, source, target, request)
-        for warning in result.warnings:
-            print(f"stylecast: warning: {source}: {warning}", file=sys.stderr)
-        results.append(result.to_dict())
+    images = [job for job, video in zip(jobs, videos, strict=True) if not video]
+    pool = ThreadPoolExecutor(workers)  # images: one per worker; a video spreads its frames over them instead
+    try:
+        image_results = pool.map(lambda job: stylize_image_file(stylizer, job[0], job[1], request), images)
+        results = []
+        for (source, target), video in zip(jobs, videos, strict=True):
+            if video:
+                result = stylize_video(stylizer, source, target, request, show_progress=not args.json,
+                                       workers=workers)
+            else:
+                result = next(image_results)
+            for warning in result.warnings:
+                print(f"stylecast: warning: {source}: {warning}", file=sys.stderr)
+            results.append(result.to_dict())
+    finally:  # after an error, images not yet started are not started
+        pool.shutdown(wait=True, cancel_futures=True)
     lines = [f"wrote {r['output']} ({r['frames']} frames, {r['fps']} fps)" if r["kind"] == "video"
              else f"wrote {r['output']}" for r in results]
     _emit(args, {"style": args.style, "backend": stylizer.engine.name, "results": results}, "\n".join(lines))
@@ -230,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                          help="bf16 with --backend torch (PSNR 49 dB against fp32)")
     stylize.add_argument("--threads", type=int, help="compute threads (default: all cores)")
+    stylize.add_argument("--workers", type=int,
+                         help="frames (or images) stylized at once, sharing the threads (default: one per thread "
+                              "with the onnx backend when there is more than one frame, else 1)")
     stylize.add_argument("--compile", action="store_true",
                          help="with --backend torch: compile G (the fastest path on a CPU; the first frame of "
                               "each size takes ~30 s to compile, so use it for videos)")

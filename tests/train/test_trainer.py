@@ -79,6 +79,20 @@ def test_init_from_a_model_file(tiny_overrides: list[str], tmp_path: Path) -> No
         other.init_from_model(tmp_path / "a" / "model.safetensors")
 
 
+def test_temporal_losses_count_from_temporal_start(tiny_overrides: list[str], tmp_path: Path) -> None:
+    extra = ["optim.warmup_steps=10", "run.precision='fp32'"]
+    late = _trainer(tiny_overrides, tmp_path / "a", extra + ["loss.temporal_weight=1000.0", "loss.temporal_start=1"])
+    never = _trainer(tiny_overrides, tmp_path / "b", extra + ["loss.temporal_weight=0.0"])
+    totals = []
+    for step in range(2):
+        batch = late.make_batch(step)
+        reports = [trainer.train_step(copy.deepcopy(batch)) for trainer in (late, never)]
+        assert reports[0]["g_temporal"] > 0
+        totals.append([r["g_total"] for r in reports])
+    assert totals[0][0] == pytest.approx(totals[0][1], rel=1e-6)  # step 0: not counted yet
+    assert totals[1][0] > totals[1][1] + 100 * reports[0]["g_temporal"]  # step 1: weighted by 1000
+
+
 def test_twenty_steps_lower_the_loss_on_a_fixed_batch(tiny_overrides: list[str], tmp_path: Path) -> None:
     trainer = _trainer(tiny_overrides, tmp_path, ["optim.warmup_steps=0", "loss.adv_weight=0.0"])
     batch = trainer.make_batch(0)

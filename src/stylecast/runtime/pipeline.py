@@ -1,17 +1,26 @@
 """Stylize whole files: videos through a three-stage pipeline, and still images.
 
 A video frame travels forward only: decoded (and scaled, converted to RGB) once by FFmpeg in the
-reader's thread, stylized in the caller's thread, encoded in the writer's thread. Bounded queues
-between the stages let the slowest one set the pace without piling up frames.
+reader's thread, stylized by one of ``workers`` threads, encoded in the writer's thread. Bounded
+queues between the stages let the slowest one set the pace without piling up frames, and frames
+reach the encoder in their order whichever worker finishes first.
+
+Several frames at once, each on one core, beat one frame at a time on all cores: a small network's
+layers are too short to keep two threads busy (ONNX Runtime at 640x480 on 2 cores: 39 frames/s with
+two one-thread workers against 32 with one two-thread worker, BENCHMARKS.md). ``plan_workers``
+picks the split.
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,13 +91,64 @@ class _EncoderThread:
         self.queue.put((image, pts))
 
 
+def plan_workers(backend: str, threads: int | None, workers: int | None, parallel_jobs: bool) -> tuple[int, int]:
+    """``(workers, threads per worker)`` for stylizing files.
+
+    ``threads`` is the total compute budget (default: all cores). With several frames to do
+    (``parallel_jobs``: a video or a batch of images) and ONNX Runtime, each core gets a worker of its
+    own; a single image, and the torch backend (whose Python-side work per call holds the GIL), keep
+    one worker with all the threads. An explicit ``workers`` wins.
+    """
+    total = threads or os.cpu_count() or 1
+    if workers is None:
+        workers = total if parallel_jobs and backend == "onnx" else 1
+    if workers < 1:
+        raise InputError(f"--workers {workers} must be at least 1")
+    return workers, max(1, total // workers)
+
+
+def _in_order(pool: ThreadPoolExecutor | None, fn: Callable[..., np.ndarray], items: Any, depth: int) -> Any:
+    """``(item, fn(item.image))`` for each item, in order, with up to ``depth`` calls running at once."""
+    if pool is None:
+        for item in items:
+            yield item, fn(item.image)
+        return
+    pending: collections.deque[tuple[Any, Future[np.ndarray]]] = collections.deque()
+    try:
+        for item in items:
+            pending.append((item, pool.submit(fn, item.image)))
+            if len(pending) >= depth:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
+    finally:
+        for _, future in pending:
+            future.cancel()
+
+
+class _pool:
+    """A thread pool for ``workers > 1``, else ``None`` (stylize in the caller's thread)."""
+
+    def __init__(self, workers: int) -> None:
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="stylecast-stylize") if workers > 1 else None
+
+    def __enter__(self) -> ThreadPoolExecutor | None:
+        return self.executor
+
+    def __exit__(self, *exc: object) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+
 def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: StyleRequest,
                   show_progress: bool = True,
-                  on_frame: Callable[[int, int | None], None] | None = None) -> FileResult:
+                  on_frame: Callable[[int, int | None], None] | None = None, workers: int = 1) -> FileResult:
     """Stylize every frame of ``source`` into ``target`` (written atomically), sound kept.
 
     ``on_frame(done, total_estimate)`` is called after each frame (a job's progress); an exception it
-    raises stops the run and leaves no output behind.
+    raises stops the run and leaves no output behind. ``workers`` frames are stylized at once.
     """
     started = time.monotonic()
     count = 0
@@ -100,11 +160,15 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
             raise InputError(f"{source} has no frame that decodes: check the file plays, or re-encode it")
         height, width = first.image.shape[:2]
         progress = Progress(source.name, info.frames, enabled=show_progress)
+
+        def stylize(image: np.ndarray) -> np.ndarray:
+            return stylizer.stylize(image, request.code, request.strength, request.preserve_color)
+
         with VideoWriter(target, width, height, info.time_base, info.fps,
-                         audio_from=source if info.has_audio else None) as writer, _EncoderThread(writer) as encoder:
-            for frame in itertools.chain([first], frames):
-                encoder.put(stylizer.stylize(frame.image, request.code, request.strength, request.preserve_color),
-                            frame.pts)
+                         audio_from=source if info.has_audio else None) as writer, _EncoderThread(writer) as encoder, \
+                _pool(workers) as pool:
+            for frame, image in _in_order(pool, stylize, itertools.chain([first], frames), 2 * workers):
+                encoder.put(image, frame.pts)
                 count += 1
                 progress.update(count)
                 if on_frame is not None:

@@ -49,6 +49,7 @@ class LossConfig:
     tv_weight: float = 1.0
     temporal_weight: float = 1.0
     temporal_feature_weight: float = 1.0
+    temporal_start: int = 0                            # the temporal losses count from this step on
     encoder_weight: float = 1.0
     gan_mode: str = "bce"
     content_layer: str = "relu4_1"

@@ -223,9 +223,10 @@ class Trainer:
                 fake_crops = _crop(out_cur, batch.fake_offsets, self.config.data.d_crop)
                 losses["adv"] = self.gan(self.disc(fake_crops, codes), target_is_real=True,
                                          for_discriminator=False)
+        temporal_weight = cfg.temporal_weight if self.step >= cfg.temporal_start else 0.0
         total = (cfg.content_weight * losses["content"] + cfg.style_weight * losses["style"]
                  + cfg.tv_weight * losses["tv"]
-                 + cfg.temporal_weight * (losses["temporal"] + cfg.temporal_feature_weight * losses["temporal_feat"])
+                 + temporal_weight * (losses["temporal"] + cfg.temporal_feature_weight * losses["temporal_feat"])
                  + cfg.encoder_weight * losses["encoder"])
         if adversarial:
             total = total + cfg.adv_weight * losses["adv"]
