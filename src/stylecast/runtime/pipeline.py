@@ -6,9 +6,9 @@ queues between the stages let the slowest one set the pace without piling up fra
 reach the encoder in their order whichever worker finishes first.
 
 Several frames at once, each on one core, beat one frame at a time on all cores: a small network's
-layers are too short to keep two threads busy (ONNX Runtime at 640x480 on 2 cores: 39 frames/s with
-two one-thread workers against 32 with one two-thread worker, BENCHMARKS.md). ``plan_workers``
-picks the split.
+layers are too short to keep two threads busy (ONNX Runtime, shipped model, 640x480 on 2 cores: the
+network at 36.7 frames/s with two one-thread workers against 29.9 with one two-thread worker, end to
+end 1.11x, BENCHMARKS.md). ``plan_workers`` picks the split.
 """
 
 from __future__ import annotations
