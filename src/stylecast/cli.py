@@ -245,8 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="frames (or images) stylized at once, sharing the threads (default: one per thread "
                               "with the onnx backend when there is more than one frame, else 1)")
     stylize.add_argument("--compile", action="store_true",
-                         help="with --backend torch: compile G (the fastest path on a CPU; the first frame of "
-                              "each size takes ~30 s to compile, so use it for videos)")
+                         help="with --backend torch: compile G (the fastest path on a CPU for one frame at a time; "
+                              "the first frame of each size takes ~30 s to compile, so use it for videos)")
     stylize.add_argument("--json", action="store_true")
     stylize.set_defaults(func=cmd_stylize)
 

@@ -64,9 +64,14 @@ def make_clip(target: Path, width: int, height: int, frames: int) -> Path:
 
 
 def _median_fps(fn: Callable[[], object], repeats: int, workers: int = 1) -> float:
-    """Frames per second of ``fn``, called by ``workers`` threads at once, median over ``repeats`` rounds."""
+    """Frames per second of ``fn``, called by ``workers`` threads at once, median over ``repeats`` rounds.
+
+    One worker calls ``fn`` in this thread, as ``stylize_video`` does."""
     with ThreadPoolExecutor(workers) as pool:
         def round_() -> None:
+            if workers == 1:
+                fn()
+                return
             for future in [pool.submit(fn) for _ in range(workers)]:
                 future.result()
 

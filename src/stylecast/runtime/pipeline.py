@@ -14,6 +14,7 @@ end 1.11x, BENCHMARKS.md). ``plan_workers`` picks the split.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import os
 import queue
@@ -128,20 +129,6 @@ def _in_order(pool: ThreadPoolExecutor | None, fn: Callable[..., np.ndarray], it
             future.cancel()
 
 
-class _pool:
-    """A thread pool for ``workers > 1``, else ``None`` (stylize in the caller's thread)."""
-
-    def __init__(self, workers: int) -> None:
-        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="stylecast-stylize") if workers > 1 else None
-
-    def __enter__(self) -> ThreadPoolExecutor | None:
-        return self.executor
-
-    def __exit__(self, *exc: object) -> None:
-        if self.executor is not None:
-            self.executor.shutdown(wait=True, cancel_futures=True)
-
-
 def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: StyleRequest,
                   show_progress: bool = True,
                   on_frame: Callable[[int, int | None], None] | None = None, workers: int = 1) -> FileResult:
@@ -164,10 +151,13 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
         def stylize(image: np.ndarray) -> np.ndarray:
             return stylizer.stylize(image, request.code, request.strength, request.preserve_color)
 
+        # One worker stylizes in this thread. Closing the generator first cancels the frames it queued.
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="stylecast-stylize") if workers > 1 else None
         with VideoWriter(target, width, height, info.time_base, info.fps,
                          audio_from=source if info.has_audio else None) as writer, _EncoderThread(writer) as encoder, \
-                _pool(workers) as pool:
-            for frame, image in _in_order(pool, stylize, itertools.chain([first], frames), 2 * workers):
+                pool or contextlib.nullcontext(), \
+                contextlib.closing(_in_order(pool, stylize, itertools.chain([first], frames), 2 * workers)) as ordered:
+            for frame, image in ordered:
                 encoder.put(image, frame.pts)
                 count += 1
                 progress.update(count)
