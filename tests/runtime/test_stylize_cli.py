@@ -25,13 +25,14 @@ def _frames_and_pts(path: Path) -> tuple[list[np.ndarray], list[float]]:
     return [f for f, _ in frames], [t for _, t in frames]
 
 
-def test_video_keeps_frames_timestamps_and_audio(model: str, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("extra", [[], ["--stabilize"]])
+def test_video_keeps_frames_timestamps_and_audio(model: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 extra: list[str]) -> None:
     pts = [0, 40, 90, 120, 200, 230, 260, 330, 360, 400]  # variable frame rate, in ms
     source = write_clip(tmp_path / "in.mp4", frames=len(pts), pts=pts, time_base=Fraction(1, 1000), audio="aac")
     target = tmp_path / "out.mp4"
     assert main(["stylize", str(source), "-o", str(target), "--style", "alpha:0.5,beta:0.5", "--model", model,
-                 "--json"]) == 0
+                 "--json", *extra]) == 0
     result = json.loads(capsys.readouterr().out)["results"][0]
     assert result["frames"] == len(pts) and result["kind"] == "video"
     frames_in, times_in = _frames_and_pts(source)

@@ -31,6 +31,7 @@ import numpy as np
 from stylecast.errors import InputError
 from stylecast.runtime.media import VideoReader, VideoWriter, read_image, write_image
 from stylecast.runtime.progress import Progress
+from stylecast.runtime.stabilize import FlowStabilizer
 from stylecast.stylizer import Stylizer
 
 
@@ -40,6 +41,7 @@ class StyleRequest:
     strength: float = 1.0
     preserve_color: bool = False
     max_side: int | None = None
+    stabilize: bool = False          # videos: blend each frame with the previous output along the flow
 
 
 @dataclass
@@ -151,6 +153,7 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
         def stylize(image: np.ndarray) -> np.ndarray:
             return stylizer.stylize(image, request.code, request.strength, request.preserve_color)
 
+        stabilizer = FlowStabilizer() if request.stabilize else None
         # One worker stylizes in this thread. Closing the generator first cancels the frames it queued.
         pool = ThreadPoolExecutor(workers, thread_name_prefix="stylecast-stylize") if workers > 1 else None
         with VideoWriter(target, width, height, info.time_base, info.fps,
@@ -158,6 +161,8 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
                 pool or contextlib.nullcontext(), \
                 contextlib.closing(_in_order(pool, stylize, itertools.chain([first], frames), 2 * workers)) as ordered:
             for frame, image in ordered:
+                if stabilizer is not None:  # in order, after the workers: it needs the previous output
+                    image = stabilizer(frame.image, image)
                 encoder.put(image, frame.pts)
                 count += 1
                 progress.update(count)
