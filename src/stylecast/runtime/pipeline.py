@@ -3,7 +3,8 @@
 A video frame travels forward only: decoded (and scaled, converted to RGB) once by FFmpeg in the
 reader's thread, stylized by one of ``workers`` threads, encoded in the writer's thread. Bounded
 queues between the stages let the slowest one set the pace without piling up frames, and frames
-reach the encoder in their order whichever worker finishes first.
+reach the encoder in their order whichever worker finishes first. The optional stabiliser runs there,
+in order, since each frame blends in the previous output.
 
 Several frames at once, each on one core, beat one frame at a time on all cores: a small network's
 layers are too short to keep two threads busy (ONNX Runtime, shipped model, 640x480 on 2 cores: the
