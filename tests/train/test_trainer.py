@@ -151,3 +151,47 @@ def test_ddp_with_two_cpu_processes(tiny_overrides: list[str], tmp_path: Path) -
     summary = json.loads(result.stdout)  # only rank 0 prints
     assert summary["steps"] == 3
     assert (out / "model.safetensors").is_file() and (out / "checkpoint.pt").is_file()
+
+
+def test_ema_is_a_running_average_of_g_and_is_what_the_model_file_holds(tiny_overrides: list[str],
+                                                                         tmp_path: Path) -> None:
+    from stylecast.models.io import load_stylenet
+
+    trainer = _trainer(tiny_overrides, tmp_path, ["optim.ema_decay=0.5", "optim.warmup_steps=0"])
+    assert trainer.ema is not None
+    for step in range(3):
+        before = _snapshot(trainer.ema)
+        trainer.train_step(trainer.make_batch(step))
+        decay = trainer.ema_decay_at(step)
+        assert decay == pytest.approx(min(0.5, (1 + step) / (10 + step)))
+        live, average = _snapshot(trainer.net), _snapshot(trainer.ema)
+        for name, _ in trainer.net.named_parameters():
+            torch.testing.assert_close(average[name], decay * before[name] + (1 - decay) * live[name])
+    assert any(not torch.equal(live[name], average[name]) for name, _ in trainer.net.named_parameters())
+    trainer.save()
+    saved, _ = load_stylenet(tmp_path / "model.safetensors")
+    _assert_same(_snapshot(saved), average)
+
+
+def test_ema_survives_resume_and_starts_from_g_on_an_old_checkpoint(tiny_overrides: list[str],
+                                                                     tmp_path: Path) -> None:
+    extra = ["optim.warmup_steps=1", "run.precision='fp32'", "optim.ema_decay=0.9"]
+    straight = _trainer(tiny_overrides, tmp_path / "a", extra)
+    straight.fit(4)
+    first = _trainer(tiny_overrides, tmp_path / "b", extra)
+    first.fit(2)
+    resumed = _trainer(tiny_overrides, tmp_path / "c", extra)
+    resumed.resume(tmp_path / "b" / "checkpoint.pt")
+    resumed.fit(4)
+    assert straight.ema is not None and resumed.ema is not None
+    for key, value in _snapshot(straight.ema).items():
+        torch.testing.assert_close(_snapshot(resumed.ema)[key], value, rtol=1e-5, atol=1e-6, msg=key)
+    # A checkpoint written without the average: it starts from G as it was then.
+    plain = _trainer(tiny_overrides, tmp_path / "d", extra[:2])
+    plain.fit(1)
+    late = _trainer(tiny_overrides, tmp_path / "e", extra)
+    late.resume(tmp_path / "d" / "checkpoint.pt")
+    assert late.ema is not None
+    _assert_same(_snapshot(late.ema), _snapshot(plain.net))
+    with pytest.raises(InputError, match="ema_decay"):
+        _trainer(tiny_overrides, tmp_path / "f", ["optim.ema_decay=1.0"])

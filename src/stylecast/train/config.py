@@ -67,6 +67,8 @@ class OptimConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     warmup_steps: int = 0                              # steps before D and the adversarial loss start
+    ema_decay: float = 0.0                             # > 0: the model file holds a running average of
+                                                       # G's weights (Yazici et al. 2019); 0: G as trained
 
 
 @dataclass

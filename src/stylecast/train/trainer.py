@@ -13,6 +13,7 @@ run replays exactly the batches an uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import sys
@@ -117,6 +118,11 @@ class Trainer:
         self.g_opt = torch.optim.Adam(groups,
                                       lr=opt.g_lr, betas=(opt.beta1, opt.beta2))
         self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=opt.d_lr, betas=(opt.beta1, opt.beta2))
+        # A GAN's G swings from step to step; the average of its recent weights is steadier, and it is what
+        # the model file holds when ema_decay > 0. It follows G from the start of the run (or of the resume).
+        if not 0.0 <= opt.ema_decay < 1.0:
+            raise InputError(f"optim.ema_decay must be in [0, 1), not {opt.ema_decay}: 0.999 is typical, 0 is off")
+        self.ema: StyleNet | None = copy.deepcopy(self.net).requires_grad_(False) if opt.ema_decay > 0 else None
         self.step = 0
         self.history: list[dict[str, float]] = []
 
@@ -261,15 +267,32 @@ class Trainer:
         report, fakes, codes = self.g_step(batch)
         if self.step >= self.config.optim.warmup_steps:
             report.update(self.d_step(batch, fakes, codes))
+        self._update_ema()
         self.step += 1
         return report
+
+    def ema_decay_at(self, step: int) -> float:
+        """The average's decay after G's update at ``step``: ramped up early (as in TensorFlow's
+        ExponentialMovingAverage with num_updates), so the first random weights fade out fast."""
+        return min(self.config.optim.ema_decay, (1 + step) / (10 + step))
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        weight = 1.0 - self.ema_decay_at(self.step)
+        for average, live in zip(self.ema.parameters(), self.net.parameters(), strict=True):
+            average.lerp_(live, weight)
+        for kept, current in zip(self.ema.buffers(), self.net.buffers(), strict=True):
+            kept.copy_(current)
 
     # --- checkpoints -----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {"step": self.step, "net": self.net.state_dict(), "disc": self.disc.state_dict(),
                 "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
                 "history": [list(h.items()) for h in self.history],
-                "config": json.dumps(self.config.to_dict())}
+                "config": json.dumps(self.config.to_dict()),
+                **({"ema": self.ema.state_dict()} if self.ema is not None else {})}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         try:
@@ -278,6 +301,8 @@ class Trainer:
         except RuntimeError as error:
             raise InputError(f"the checkpoint does not match this config's model or styles ({error}): resume "
                              "with the config that started the run") from error
+        if self.ema is not None:  # a checkpoint from a run without the average starts it from G now
+            self.ema.load_state_dict(state.get("ema", state["net"]))
         self.g_opt.load_state_dict(state["g_opt"])
         self.d_opt.load_state_dict(state["d_opt"])
         self.step = int(state["step"])
@@ -288,7 +313,8 @@ class Trainer:
         checkpoint = self.out_dir / "checkpoint.pt"
         if self.dist.is_main:
             save_checkpoint(checkpoint, self.state_dict())
-            save_stylenet(self.net, self.out_dir / "model.safetensors", self.config.to_dict())
+            shipped = self.ema if self.ema is not None else self.net
+            save_stylenet(shipped, self.out_dir / "model.safetensors", self.config.to_dict())
         return checkpoint
 
     def init_from_model(self, path: str | Path) -> None:
@@ -304,6 +330,8 @@ class Trainer:
                              "model trained on the same style list")
         try:
             self.net.load_state_dict(net.state_dict())
+            if self.ema is not None:
+                self.ema.load_state_dict(net.state_dict())
         except RuntimeError as error:
             raise InputError(f"{path} has another architecture than the config's [model] ({error})") from error
 
