@@ -48,16 +48,22 @@ def test_g_step_leaves_d_alone_and_d_step_leaves_g_alone(tiny_overrides: list[st
     assert any(not torch.equal(d_before[k], d_after[k]) for k in d_before)  # D did move
 
 
-def test_checkpoint_resume_replays_the_same_loss_curve(tiny_overrides: list[str], tmp_path: Path) -> None:
-    extra = ["optim.warmup_steps=1", "run.precision='fp32'"]
-    straight = _trainer(tiny_overrides, tmp_path / "a", extra)
+def _straight_and_resumed(overrides: list[str], tmp_path: Path, extra: list[str]) -> tuple[Trainer, Trainer]:
+    """Four steps in one go (in ``a``), and two steps (in ``b``) resumed from their checkpoint to four (in ``c``)."""
+    straight = _trainer(overrides, tmp_path / "a", extra)
     straight.fit(4)
-    first = _trainer(tiny_overrides, tmp_path / "b", extra)
+    first = _trainer(overrides, tmp_path / "b", extra)
     first.fit(2)
-    resumed = _trainer(tiny_overrides, tmp_path / "c", extra)
+    resumed = _trainer(overrides, tmp_path / "c", extra)
     resumed.resume(tmp_path / "b" / "checkpoint.pt")
     assert resumed.step == 2
     resumed.fit(4)
+    return straight, resumed
+
+
+def test_checkpoint_resume_replays_the_same_loss_curve(tiny_overrides: list[str], tmp_path: Path) -> None:
+    extra = ["optim.warmup_steps=1", "run.precision='fp32'"]
+    straight, resumed = _straight_and_resumed(tiny_overrides, tmp_path, extra)
     assert len(resumed.history) == 4
     for ours, theirs in zip(resumed.history, straight.history, strict=True):
         assert ours.keys() == theirs.keys()
@@ -176,13 +182,7 @@ def test_ema_is_a_running_average_of_g_and_is_what_the_model_file_holds(tiny_ove
 def test_ema_survives_resume_and_starts_from_g_on_an_old_checkpoint(tiny_overrides: list[str],
                                                                      tmp_path: Path) -> None:
     extra = ["optim.warmup_steps=1", "run.precision='fp32'", "optim.ema_decay=0.9"]
-    straight = _trainer(tiny_overrides, tmp_path / "a", extra)
-    straight.fit(4)
-    first = _trainer(tiny_overrides, tmp_path / "b", extra)
-    first.fit(2)
-    resumed = _trainer(tiny_overrides, tmp_path / "c", extra)
-    resumed.resume(tmp_path / "b" / "checkpoint.pt")
-    resumed.fit(4)
+    straight, resumed = _straight_and_resumed(tiny_overrides, tmp_path, extra)
     assert straight.ema is not None and resumed.ema is not None
     for key, value in _snapshot(straight.ema).items():
         torch.testing.assert_close(_snapshot(resumed.ema)[key], value, rtol=1e-5, atol=1e-6, msg=key)
