@@ -1,0 +1,86 @@
+"""What the file pipeline's options cost: `--stabilize`, and x264's speed preset.
+
+    python benchmarks/file_options.py [--model M] [--size 640x480] [--frames 150] [--rounds 3]
+
+1. End to end (decode + stylize + encode, `stylize_video` with its default workers) with and without
+   the stabiliser, interleaved in one process, ``--rounds`` times; medians.
+2. x264 alone (CRF 18, the pipeline's colour conversion included) on the stylized frames: CPU
+   milliseconds a frame (`resource.getrusage`, all threads) and file size per preset; medians over
+   the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from stylecast.runtime.bench import make_clip
+from stylecast.runtime.media import VideoReader, VideoWriter
+from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_video
+from stylecast.stylizer import Stylizer
+
+PRESETS = ("veryfast", "superfast", "ultrafast")
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _encode(images: list[np.ndarray], target: Path, preset: str) -> tuple[float, int]:
+    """CPU ms a frame and bytes, for encoding ``images`` as the pipeline does."""
+    height, width = images[0].shape[:2]
+    start = _cpu_seconds()
+    with VideoWriter(target, width, height, Fraction(1, 30), 30.0, preset=preset) as writer:
+        for index, image in enumerate(images):
+            writer.write(image, index)
+    return 1000 * (_cpu_seconds() - start) / len(images), target.stat().st_size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model")
+    parser.add_argument("--size", default="640x480")
+    parser.add_argument("--frames", type=int, default=150)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--style", default="starry_night")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    workers, threads = plan_workers("onnx", None, None, parallel_jobs=True)
+    stylizer = Stylizer(args.model, "onnx", "fp32", threads)
+    code = stylizer.code(args.style)
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = make_clip(Path(tmp) / "in.mp4", width, height, args.frames)
+        fps: dict[str, list[float]] = {"off": [], "on": []}
+        for round_ in range(args.rounds):
+            for mode in fps:
+                request = StyleRequest(code, stabilize=mode == "on")
+                result = stylize_video(stylizer, clip, Path(tmp) / "out.mp4", request, show_progress=False,
+                                       workers=workers)
+                fps[mode].append(result.fps)
+                print(f"round {round_ + 1}  stabilise {mode:<3}  end to end {result.fps:6.1f} fps", flush=True)
+        off, on = (statistics.median(fps[mode]) for mode in ("off", "on"))
+        print(f"\nstabilise, medians over {args.rounds} rounds, {args.size}, {args.frames} frames, {workers} workers: "
+              f"off {off:.1f} fps, on {on:.1f} fps ({on / off - 1:+.0%})\n")
+
+        with VideoReader(clip) as reader:
+            images = [stylizer.stylize(frame.image, code) for frame in reader]
+        costs: dict[str, list[tuple[float, int]]] = {preset: [] for preset in PRESETS}
+        for _ in range(args.rounds):
+            for preset in PRESETS:
+                costs[preset].append(_encode(images, Path(tmp) / "enc.mp4", preset))
+        base = statistics.median(size for _, size in costs[PRESETS[0]])
+        for preset, runs in costs.items():
+            ms = statistics.median(cpu for cpu, _ in runs)
+            size = statistics.median(size for _, size in runs)
+            print(f"x264 {preset:<9}  {ms:5.1f} CPU-ms a frame  {size / 1e6:6.2f} MB ({size / base - 1:+.0%})")
+
+
+if __name__ == "__main__":
+    main()
