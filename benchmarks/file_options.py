@@ -5,8 +5,8 @@
 1. End to end (decode + stylize + encode, `stylize_video` with its default workers) with and without
    the stabiliser, interleaved in one process, ``--rounds`` times; medians.
 2. x264 alone (CRF 18, the pipeline's colour conversion included) on the stylized frames: CPU
-   milliseconds a frame (`resource.getrusage`, all threads) and file size per preset; medians over
-   the rounds.
+   milliseconds a frame (`resource.getrusage`, all threads) and file size per preset, medians over
+   the rounds; and the PSNR of the decoded file against the stylized frames (RGB, all frames).
 """
 
 from __future__ import annotations
@@ -43,6 +43,15 @@ def _encode(images: list[np.ndarray], target: Path, preset: str) -> tuple[float,
     return 1000 * (_cpu_seconds() - start) / len(images), target.stat().st_size
 
 
+def _psnr(images: list[np.ndarray], encoded: Path) -> float:
+    """PSNR (dB) of the decoded file against the frames that went in, over all pixels of all frames."""
+    with VideoReader(encoded) as reader:
+        decoded = [frame.image for frame in reader]
+    squared = statistics.fmean(float(np.mean((a.astype(np.float64) - b) ** 2))
+                               for a, b in zip(images, decoded, strict=True))
+    return float(10 * np.log10(255.0**2 / squared))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model")
@@ -72,14 +81,17 @@ def main() -> None:
         with VideoReader(clip) as reader:
             images = [stylizer.stylize(frame.image, code) for frame in reader]
         costs: dict[str, list[tuple[float, int]]] = {preset: [] for preset in PRESETS}
+        psnr: dict[str, float] = {}
         for _ in range(args.rounds):
             for preset in PRESETS:
                 costs[preset].append(_encode(images, Path(tmp) / "enc.mp4", preset))
+                psnr[preset] = _psnr(images, Path(tmp) / "enc.mp4")  # x264 is deterministic: any round
         base = statistics.median(size for _, size in costs[PRESETS[0]])
         for preset, runs in costs.items():
             ms = statistics.median(cpu for cpu, _ in runs)
             size = statistics.median(size for _, size in runs)
-            print(f"x264 {preset:<9}  {ms:5.1f} CPU-ms a frame  {size / 1e6:6.2f} MB ({size / base - 1:+.0%})")
+            print(f"x264 {preset:<9}  {ms:5.1f} CPU-ms a frame  {size / 1e6:6.2f} MB ({size / base - 1:+.0%})  "
+                  f"PSNR {psnr[preset]:.2f} dB")
 
 
 if __name__ == "__main__":

@@ -111,6 +111,25 @@ def test_unknown_style_same_path_and_unwritable_folder(model: str, tmp_path: Pat
     assert not Path("/sys/o.mp4").exists()
 
 
+def test_crf_and_preset_reach_the_encoder(model: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = write_clip(tmp_path / "in.mp4", frames=6)
+    sizes = {}
+    for crf, preset in ((10, "veryfast"), (40, "ultrafast")):
+        target = tmp_path / f"crf{crf}.mp4"
+        assert main(["stylize", str(source), "-o", str(target), "--style", "alpha", "--model", model,
+                     "--crf", str(crf), "--preset", preset]) == 0
+        settings = target.read_bytes()  # x264 writes its settings into the stream (an SEI message)
+        assert f"crf={crf}.0".encode() in settings
+        assert (b"subme=0" in settings) == (preset == "ultrafast")
+        sizes[crf] = target.stat().st_size
+    assert sizes[40] < sizes[10] / 2
+    for flag, value, message in (("--crf", "52", "outside 0..51"), ("--preset", "warp", "not an x264 preset")):
+        assert main(["stylize", str(source), "-o", str(tmp_path / "bad.mp4"), "--style", "alpha", "--model", model,
+                     flag, value]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "bad.mp4").exists()
+
+
 def test_truncated_video_stylizes_what_decodes_with_a_warning(model: str, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     whole = write_clip(tmp_path / "whole.mp4", frames=30, faststart=True)

@@ -191,7 +191,7 @@ class TorchEngine:
         vector = widen(np.asarray(style, dtype=np.float32).reshape(1, -1), self.width)
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
                                                     enabled=self.precision == "bf16"):
-            out = self.graph(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device),
+            out = self.graph(torch.from_numpy(np.require(frames, requirements=("C", "W"))).to(self.device),
                              torch.from_numpy(vector).to(self.device))
         from stylecast.runtime.export_inputs import finish
 

@@ -810,6 +810,9 @@ def _fit_within(width: int, height: int, max_side: int | None) -> tuple[int, int
 # Writing video
 
 
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
 class VideoWriter:
     """Encodes RGB frames to H.264 (libx264, ``yuv420p``) in an MP4 (or MOV / MKV, by suffix), with sound.
 
@@ -835,7 +838,7 @@ class VideoWriter:
             audio_from: a file whose first audio stream is carried over (copied or re-encoded to AAC);
                 ``None``, or a file without sound, gives a silent video.
             crf: x264 constant rate factor, 0 (lossless) to 51; 18 is visually lossless.
-            preset: x264 speed preset (``ultrafast`` ... ``veryslow``).
+            preset: x264 speed preset, one of ``X264_PRESETS``.
 
         Raises:
             InputError: the suffix is not one stylecast writes, or the folder is not writable.
@@ -851,6 +854,8 @@ class VideoWriter:
             raise ValueError(f"a video needs at least 2x2 pixels, got {width}x{height}")
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
+        if not 0 <= crf <= 51 or preset not in X264_PRESETS:
+            raise ValueError(f"crf must be 0..51 and preset one of {X264_PRESETS}, got {crf}, {preset!r}")
         self.path = target
         self.frame_size = (height, width)  # what write() accepts
         self.width, self.height = width - width % 2, height - height % 2

@@ -43,6 +43,8 @@ class StyleRequest:
     preserve_color: bool = False
     max_side: int | None = None
     stabilize: bool = False          # videos: blend each frame with the previous output along the flow
+    crf: int = 18                    # videos: x264 quality, 0 (lossless) .. 51; 18 is visually lossless
+    preset: str = "veryfast"         # videos: x264 speed preset (media.X264_PRESETS)
 
 
 @dataclass
@@ -158,7 +160,8 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
         # One worker stylizes in this thread. Closing the generator first cancels the frames it queued.
         pool = ThreadPoolExecutor(workers, thread_name_prefix="stylecast-stylize") if workers > 1 else None
         with VideoWriter(target, width, height, info.time_base, info.fps,
-                         audio_from=source if info.has_audio else None) as writer, _EncoderThread(writer) as encoder, \
+                         audio_from=source if info.has_audio else None, crf=request.crf,
+                         preset=request.preset) as writer, _EncoderThread(writer) as encoder, \
                 pool or contextlib.nullcontext(), \
                 contextlib.closing(_in_order(pool, stylize, itertools.chain([first], frames), 2 * workers)) as ordered:
             for frame, image in ordered:
