@@ -2,8 +2,9 @@
 
     python benchmarks/file_options.py [--model M] [--size 640x480] [--frames 150] [--rounds 3]
 
-1. End to end (decode + stylize + encode, `stylize_video` with its default workers) with and without
-   the stabiliser, interleaved in one process, ``--rounds`` times; medians.
+1. End to end (decode + stylize + encode, `stylize_video` with its default workers): the defaults,
+   with the stabiliser, and with each other x264 preset of ``PRESETS``, interleaved in one process,
+   ``--rounds`` times; medians, and each one's change against the defaults.
 2. x264 alone (CRF 18, the pipeline's colour conversion included) on the stylized frames: CPU
    milliseconds a frame (`resource.getrusage`, all threads) and file size per preset, medians over
    the rounds; and the PSNR of the decoded file against the stylized frames (RGB, all frames).
@@ -15,6 +16,7 @@ import argparse
 import resource
 import statistics
 import tempfile
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -66,17 +68,22 @@ def main() -> None:
     code = stylizer.code(args.style)
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp) / "in.mp4", width, height, args.frames)
-        fps: dict[str, list[float]] = {"off": [], "on": []}
+        default = StyleRequest(code)
+        modes = {"defaults": default, "--stabilize": replace(default, stabilize=True)}
+        modes.update({f"--preset {preset}": replace(default, preset=preset)
+                      for preset in PRESETS if preset != default.preset})
+        fps: dict[str, list[float]] = {mode: [] for mode in modes}
         for round_ in range(args.rounds):
-            for mode in fps:
-                request = StyleRequest(code, stabilize=mode == "on")
+            for mode, request in modes.items():
                 result = stylize_video(stylizer, clip, Path(tmp) / "out.mp4", request, show_progress=False,
                                        workers=workers)
                 fps[mode].append(result.fps)
-                print(f"round {round_ + 1}  stabilise {mode:<3}  end to end {result.fps:6.1f} fps", flush=True)
-        off, on = (statistics.median(fps[mode]) for mode in ("off", "on"))
-        print(f"\nstabilise, medians over {args.rounds} rounds, {args.size}, {args.frames} frames, {workers} workers: "
-              f"off {off:.1f} fps, on {on:.1f} fps ({on / off - 1:+.0%})\n")
+                print(f"round {round_ + 1}  {mode:<20}  end to end {result.fps:6.1f} fps", flush=True)
+        print(f"\nend to end, medians over {args.rounds} rounds, {args.size}, {args.frames} frames, {workers} workers:")
+        base = statistics.median(fps["defaults"])
+        for mode, values in fps.items():
+            print(f"  {mode:<20} {statistics.median(values):5.1f} fps ({statistics.median(values) / base - 1:+.0%})")
+        print()
 
         with VideoReader(clip) as reader:
             images = [stylizer.stylize(frame.image, code) for frame in reader]

@@ -106,7 +106,7 @@ def cmd_remove_style(args: argparse.Namespace) -> int:
 def cmd_stylize(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
-    from stylecast.runtime.media import X264_PRESETS, expand_inputs, is_video
+    from stylecast.runtime.media import DEFAULT_PRESET, X264_PRESETS, expand_inputs, is_video
     from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_image_file, stylize_video
     from stylecast.stylizer import Stylizer
 
@@ -116,7 +116,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
         raise InputError(f"--max-side {args.max_side} is too small: give at least 16 pixels")
     if not 0 <= args.crf <= 51:
         raise InputError(f"--crf {args.crf} is outside 0..51: 18 is visually lossless, each +6 halves the size")
-    if args.preset not in X264_PRESETS:
+    preset = args.preset or DEFAULT_PRESET
+    if preset not in X264_PRESETS:
         raise InputError(f"--preset {args.preset!r} is not an x264 preset: use one of {', '.join(X264_PRESETS)}")
     jobs = expand_inputs(args.input, args.output, ".mp4")
     videos = [is_video(source) for source, _ in jobs]
@@ -124,7 +125,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     stylizer = Stylizer(args.model, args.backend, args.precision, threads, args.compile)
     # Resolve the style before touching any file, so a typo leaves nothing half-done.
     request = StyleRequest(stylizer.code(args.style), args.strength, args.preserve_color, args.max_side,
-                           args.stabilize, args.crf, args.preset)
+                           args.stabilize, args.crf, preset)
     images = [job for job, video in zip(jobs, videos, strict=True) if not video]
     pool = ThreadPoolExecutor(workers)  # images: one per worker; a video spreads its frames over them instead
     try:
@@ -246,9 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "(2.7x less flicker with the shipped styles, BENCHMARKS.md; costs some speed)")
     stylize.add_argument("--crf", type=int, default=18,
                          help="videos: H.264 quality, 0 (lossless) .. 51 (smallest); 18 (default) is visually lossless")
-    stylize.add_argument("--preset", default="veryfast",
-                         help="videos: H.264 encoder speed, ultrafast .. veryslow; 'superfast' frees ~5 CPU-ms "
-                              "a frame at 640x480 for ~3%% larger files (BENCHMARKS.md)")
+    stylize.add_argument("--preset",
+                         help="videos: H.264 encoder speed, ultrafast .. veryslow (default superfast; veryfast "
+                              "and slower presets give a little more quality per byte for more CPU time)")
     stylize.add_argument("--model", help="model file (default: the shipped model)")
     stylize.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
     stylize.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",

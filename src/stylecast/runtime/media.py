@@ -811,6 +811,9 @@ def _fit_within(width: int, height: int, max_side: int | None) -> tuple[int, int
 
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+# At 640x480 on 2 cores, superfast against veryfast at CRF 18: 6% faster end to end, 0.3 dB lower PSNR, the
+# same file size (benchmarks/file_options.py; BENCHMARKS.md).
+DEFAULT_PRESET = "superfast"
 
 
 class VideoWriter:
@@ -826,7 +829,7 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | Path, width: int, height: int, time_base: Fraction, fps: float,
-                 audio_from: str | Path | None = None, crf: int = 18, preset: str = "veryfast") -> None:
+                 audio_from: str | Path | None = None, crf: int = 18, preset: str = DEFAULT_PRESET) -> None:
         """Open the output (under its temporary name) and, if asked, the sound to carry over.
 
         Args:
