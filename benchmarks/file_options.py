@@ -92,7 +92,8 @@ def main() -> None:
         for _ in range(args.rounds):
             for preset in PRESETS:
                 costs[preset].append(_encode(images, Path(tmp) / "enc.mp4", preset))
-                psnr[preset] = _psnr(images, Path(tmp) / "enc.mp4")  # x264 is deterministic: any round
+                if preset not in psnr:  # x264 is deterministic: one round's file says it
+                    psnr[preset] = _psnr(images, Path(tmp) / "enc.mp4")
         base = statistics.median(size for _, size in costs[PRESETS[0]])
         for preset, runs in costs.items():
             ms = statistics.median(cpu for cpu, _ in runs)
