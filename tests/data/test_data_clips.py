@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,9 +82,19 @@ def test_clip_pairs_second_construction_loads_the_cache(shifting_video: Path, tm
     assert torch.equal(sample.flow, first.sample(2, 32, torch.Generator().manual_seed(0)).flow)
     # Other settings, or a changed file, need new flow.
     assert ClipPairs([shifting_video], cache, short_side=48, pairs_per_clip=4).computed == 1
-    stat = shifting_video.stat()
-    os.utime(shifting_video, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    with shifting_video.open("ab") as file:  # the same clip with bytes appended is another file
+        file.write(b"\0")
     assert ClipPairs([shifting_video], cache, short_side=64, pairs_per_clip=4).computed == 1
+
+
+def test_clip_pairs_cache_follows_a_copied_clip(shifting_video: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    assert ClipPairs([shifting_video], cache, short_side=64, pairs_per_clip=2).computed == 1
+    moved = tmp_path / "elsewhere" / "renamed.mp4"
+    moved.parent.mkdir()
+    shutil.copy(shifting_video, moved)
+    os.utime(moved, ns=(1, 1))
+    assert ClipPairs([moved], cache, short_side=64, pairs_per_clip=2).computed == 0
 
 
 def test_clip_pairs_damaged_cache_is_recomputed(shifting_video: Path, tmp_path: Path) -> None:

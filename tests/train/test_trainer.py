@@ -195,3 +195,16 @@ def test_ema_survives_resume_and_starts_from_g_on_an_old_checkpoint(tiny_overrid
     _assert_same(_snapshot(late.ema), _snapshot(plain.net))
     with pytest.raises(InputError, match="ema_decay"):
         _trainer(tiny_overrides, tmp_path / "f", ["optim.ema_decay=1.0"])
+
+
+def test_time_budget_stops_and_saves_and_snapshots_are_kept(tiny_overrides: list[str], tmp_path: Path) -> None:
+    trainer = _trainer(tiny_overrides, tmp_path, ["run.minutes=1e-9", "run.snapshot_every=1"])
+    summary = trainer.fit(50)
+    assert summary["steps"] == 1  # the budget ran out after the first step, far short of 50
+    assert (tmp_path / "checkpoint.pt").is_file() and (tmp_path / "model.safetensors").is_file()
+    assert sorted(p.name for p in tmp_path.glob("model_step*.safetensors")) == ["model_step1.safetensors"]
+    resumed = _trainer(tiny_overrides, tmp_path / "resumed", ["run.snapshot_every=2"])
+    resumed.resume(tmp_path / "checkpoint.pt")
+    resumed.fit(4)
+    assert sorted(p.name for p in (tmp_path / "resumed").glob("model_step*")) == ["model_step2.safetensors",
+                                                                                   "model_step4.safetensors"]

@@ -237,12 +237,19 @@ class ClipPairs:
             )
 
     def cache_path(self, video: str | Path) -> Path:
-        """Where the cached pairs of ``video`` live; the name changes when the file or settings do."""
-        path = Path(video).expanduser().resolve()
-        stat = path.stat()
-        key = "\0".join(str(part) for part in (path, stat.st_size, stat.st_mtime_ns, self.short_side,
-                                               self.pairs_per_clip, CACHE_VERSION))
-        return self.cache_dir / f"{hashlib.sha1(key.encode()).hexdigest()}.npz"
+        """Where the cached pairs of ``video`` live; the name changes when the file or settings do.
+
+        The key is the file's bytes, not its path or time stamp, so a cache copied with the clips to
+        another machine (a GPU box that has no FFmpeg, say) is still found there. Hashing a clip
+        costs milliseconds; decoding it and computing its flow, seconds.
+        """
+        digest = hashlib.sha1()
+        with Path(video).expanduser().open("rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+        settings = f"{self.short_side}\0{self.pairs_per_clip}\0{CACHE_VERSION}"
+        digest.update(settings.encode())
+        return self.cache_dir / f"{digest.hexdigest()}.npz"
 
     def _load_or_compute(self, path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if not path.is_file():

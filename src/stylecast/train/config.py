@@ -81,6 +81,8 @@ class RunConfig:
     log_every: int = 10
     image_every: int = 200
     threads: int = 0                                   # 0: all cores, split between DDP processes
+    minutes: float = 0.0                               # stop (and save) after this long; 0: no limit
+    snapshot_every: int = 0                            # also keep model_step{N}.safetensors; 0: off
 
 
 @dataclass

@@ -365,9 +365,14 @@ class Trainer:
                     writer.add_image("content_vs_stylized", self._grid(batch), self.step)
                 if self.verbose and (self.step % run.log_every == 0 or self.step == total_steps):
                     self._progress(report, rate, total_steps, elapsed / (self.step - first_step))
+                if run.snapshot_every and self.step % run.snapshot_every == 0 and self.dist.is_main:
+                    shipped = self.ema if self.ema is not None else self.net
+                    save_stylenet(shipped, self.out_dir / f"model_step{self.step}.safetensors", self.config.to_dict())
                 if time.monotonic() - last_save >= run.checkpoint_minutes * 60:
                     self.save()
                     last_save = time.monotonic()
+                if run.minutes > 0 and self._out_of_time(time.monotonic() - started, run.minutes * 60):
+                    break
         finally:
             if writer is not None:
                 writer.close()
@@ -380,6 +385,15 @@ class Trainer:
                 "final": self.history[-1] if self.history else {},
                 "checkpoint": str(self.out_dir / "checkpoint.pt"),
                 "model": str(self.out_dir / "model.safetensors")}
+
+    def _out_of_time(self, elapsed: float, budget: float) -> bool:
+        """Whether the time budget is spent; under DDP rank 0's clock decides, so every rank stops at
+        the same step (a rank that stopped alone would leave the others waiting in an all-reduce)."""
+        if not self.dist.enabled:
+            return elapsed >= budget
+        flag = torch.tensor([float(elapsed >= budget)], device=self.device)
+        torch.distributed.broadcast(flag, src=0)
+        return bool(flag.item())
 
     def _progress(self, report: dict[str, float], rate: float, total: int, seconds_per_step: float) -> None:
         done = self.step
