@@ -42,6 +42,7 @@ from stylecast.modelfile import default_model_path, model_digest, read_metadata
 from stylecast.models.encoder import VGG19Features
 from stylecast.models.io import load_stylenet
 from stylecast.models.style import STYLE_STAT_LAYERS, style_statistics
+from stylecast.train.precision import resolve_precision
 
 #: Content photos shipped for adaptation (see ``samples/CREDITS.md``).
 SAMPLE_PHOTOS_DIR = Path(__file__).resolve().parents[1] / "samples" / "photos"
@@ -156,7 +157,7 @@ def _loss_settings(meta: Mapping[str, Any]) -> dict[str, Any]:
 def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 10.0, max_steps: int | None = None,
                 photos: Sequence[np.ndarray] | None = None, size: int = 192, batch: int = 2, lr: float = 0.05,
                 offset_lr: float | None = 0.01, content_weight: float | None = None, style_weight: float | None = None,
-                tv_weight: float | None = None, precision: str = "bf16", seed: int = 0,
+                tv_weight: float | None = None, precision: str = "auto", seed: int = 0,
                 on_step: Callable[[int, float], None] | None = None) -> AdaptResult:
     """Find a style vector for ``painting``: the style encoder's instant code, then adaptation.
 
@@ -173,7 +174,8 @@ def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 
             directly, so smaller steps); ``None`` trains the code alone.
         content_weight, style_weight, tv_weight: ``None``: the model's training recipe's weights
             (``meta["training"]["loss"]``), else 1e-5 / 1e-4 / 10.
-        precision: ``"bf16"`` (autocast, about twice as fast on CPU) or ``"fp32"``.
+        precision: ``"bf16"`` (autocast, about twice as fast on a CPU with AVX-512), ``"fp32"``, or
+            ``"auto"``: bf16 where the CPU runs it natively, else fp32.
         seed: seeds every crop; the same inputs and seed give the same code.
         on_step: called as ``on_step(step, running_style_loss)`` after every step (progress, or a
             way to stop: an exception it raises propagates, ``KeyboardInterrupt`` included).
@@ -189,8 +191,7 @@ def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 
     """
     started = time.monotonic()
     _check_painting(painting, "the style image")
-    if precision not in ("bf16", "fp32"):
-        raise InputError(f"precision must be 'bf16' or 'fp32', not {precision!r}")
+    precision = resolve_precision(precision, torch.device("cpu"))
     if not minutes > 0 or not math.isfinite(minutes):
         raise InputError(f"the time budget must be a positive number of minutes, not {minutes}")
     if (size < 32 or batch < 1 or (max_steps is not None and max_steps < 0) or not lr > 0

@@ -75,7 +75,7 @@ class OptimConfig:
 class RunConfig:
     steps: int = 1000
     seed: int = 0
-    precision: str = "bf16"                            # "bf16" (autocast) or "fp32"
+    precision: str = "auto"                            # "bf16" (autocast), "fp32", or "auto": bf16 where native
     channels_last: bool = True
     checkpoint_minutes: float = 5.0
     log_every: int = 10

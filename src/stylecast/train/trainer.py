@@ -39,6 +39,7 @@ from stylecast.models.style import STYLE_STAT_LAYERS, StyleInfo, StyleNet, style
 from stylecast.train.checkpoint import load_checkpoint, save_checkpoint
 from stylecast.train.config import TrainConfig
 from stylecast.train.distributed import DistInfo, pick_device
+from stylecast.train.precision import resolve_precision
 
 STYLE_CROPS = 8  # crops per painting whose statistics train the style encoder
 
@@ -79,8 +80,7 @@ class Trainer:
             raise InputError("the config lists no content folders: set data.content = [\"path/to/photos\"]")
         if data.d_crop > data.size:
             raise InputError(f"data.d_crop ({data.d_crop}) must not exceed data.size ({data.size})")
-        if run.precision not in ("bf16", "fp32"):
-            raise InputError(f"run.precision must be 'bf16' or 'fp32', not {run.precision!r}")
+        self.precision = resolve_precision(run.precision, self.device, "run.precision")
         threads = run.threads or max(1, (os.cpu_count() or 1) // self.dist.world)
         torch.set_num_threads(threads)
         torch.manual_seed(run.seed)
@@ -139,7 +139,7 @@ class Trainer:
         return videos
 
     def autocast(self) -> AbstractContextManager[Any]:
-        if self.config.run.precision == "bf16":
+        if self.precision == "bf16":
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
