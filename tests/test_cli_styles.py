@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +118,14 @@ def test_a_style_made_for_another_model_says_how_to_remake_it(setup: dict[str, P
     assert "stylecast add-style painting.png --name mine" in err
     assert not out.exists()
     assert main(["stylize", str(setup["photo"]), "-o", str(out), "--style", "mine", "--model", model]) == 0
+
+
+def test_styles_into_a_closed_pipe_ends_quietly() -> None:
+    # `stylecast styles | head -1`: the reader is gone before the listing is written.
+    process = subprocess.Popen([sys.executable, "-m", "stylecast", "styles"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141
+    assert "Traceback" not in stderr and stderr == ""
