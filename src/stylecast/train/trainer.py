@@ -308,13 +308,17 @@ class Trainer:
         self.step = int(state["step"])
         self.history = [dict(h) for h in state.get("history", [])]
 
+    @property
+    def shipped_net(self) -> StyleNet:
+        """What a model file holds: the running average of G when there is one, else G."""
+        return self.ema if self.ema is not None else self.net
+
     def save(self) -> Path:
         """Write checkpoint.pt and model.safetensors (rank 0 only); both atomically."""
         checkpoint = self.out_dir / "checkpoint.pt"
         if self.dist.is_main:
             save_checkpoint(checkpoint, self.state_dict())
-            shipped = self.ema if self.ema is not None else self.net
-            save_stylenet(shipped, self.out_dir / "model.safetensors", self.config.to_dict())
+            save_stylenet(self.shipped_net, self.out_dir / "model.safetensors", self.config.to_dict())
         return checkpoint
 
     def init_from_model(self, path: str | Path) -> None:
@@ -366,8 +370,8 @@ class Trainer:
                 if self.verbose and (self.step % run.log_every == 0 or self.step == total_steps):
                     self._progress(report, rate, total_steps, elapsed / (self.step - first_step))
                 if run.snapshot_every and self.step % run.snapshot_every == 0 and self.dist.is_main:
-                    shipped = self.ema if self.ema is not None else self.net
-                    save_stylenet(shipped, self.out_dir / f"model_step{self.step}.safetensors", self.config.to_dict())
+                    save_stylenet(self.shipped_net, self.out_dir / f"model_step{self.step}.safetensors",
+                                  self.config.to_dict())
                 if time.monotonic() - last_save >= run.checkpoint_minutes * 60:
                     self.save()
                     last_save = time.monotonic()
