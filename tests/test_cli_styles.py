@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,10 +121,11 @@ def test_a_style_made_for_another_model_says_how_to_remake_it(setup: dict[str, P
     assert main(["stylize", str(setup["photo"]), "-o", str(out), "--style", "mine", "--model", model]) == 0
 
 
-def test_styles_into_a_closed_pipe_ends_quietly() -> None:
+def test_styles_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     # `stylecast styles | head -1`: the reader is gone before the listing is written.
+    env = {**os.environ, "STYLECAST_HOME": str(tmp_path)}  # an empty library, not the user's
     process = subprocess.Popen([sys.executable, "-m", "stylecast", "styles"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, env=env)
     assert process.stdout is not None and process.stderr is not None
     process.stdout.close()
     stderr = process.stderr.read().decode()
