@@ -125,7 +125,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     workers, threads = plan_workers(args.backend, args.threads, args.workers, any(videos) or len(jobs) > 1)
     stylizer = Stylizer(args.model, args.backend, args.precision, threads, args.compile)
     # Resolve the style before touching any file, so a typo leaves nothing half-done.
-    request = StyleRequest(stylizer.code(args.style), args.strength, args.preserve_color, args.max_side,
+    request = StyleRequest(stylizer.vector(args.style, args.knob), args.strength, args.preserve_color, args.max_side,
                            args.stabilize, args.crf, preset)
     images = [job for job, video in zip(jobs, videos, strict=True) if not video]
     pool = ThreadPoolExecutor(workers)  # images: one per worker; a video spreads its frames over them instead
@@ -241,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("--style", required=True,
                          help="style name, style image path, or blend like 'starry_night:0.7,great_wave:0.3'")
     stylize.add_argument("--strength", type=float, default=1.0, help="0 (the original) .. 1 (full style)")
+    stylize.add_argument("--knob", type=float, default=None,
+                         help="content vs style, trained into G: 0 keeps most of the photo, 1 most of the painting "
+                              "(default 0.5, the trained balance); --strength is an opacity on top")
     stylize.add_argument("--preserve-color", action="store_true", help="keep the original colours")
     stylize.add_argument("--max-side", type=int, help="downscale so the longer side is at most this")
     stylize.add_argument("--stabilize", action="store_true",

@@ -94,25 +94,27 @@ def gram_matrix(features: Tensor) -> Tensor:
         return torch.bmm(flat, flat.transpose(1, 2)) / (channels * height * width)
 
 
-def content_loss(output: Tensor, target: Tensor) -> Tensor:
+def content_loss(output: Tensor, target: Tensor, per_sample: bool = False) -> Tensor:
     """Mean squared error between the features of the output and of the content image.
 
     Args:
         output: ``(B, C, H, W)`` features of the stylized image, any range.
         target: ``(B, C, H, W)`` features of the content image (usually detached), any range.
+        per_sample: return one value per sample, ``(B,)``, instead of their mean.
 
     Returns:
-        Scalar float32 (float64 for float64 inputs), >= 0.
+        Scalar (or ``(B,)``) float32 (float64 for float64 inputs), >= 0.
     """
     if output.shape != target.shape:
         raise ValueError(f"content_loss needs features of equal shape, got {tuple(output.shape)} "
                          f"and {tuple(target.shape)}; take both from the same encoder layer")
     with _no_autocast(output):
-        return torch.mean((_full_precision(output) - _full_precision(target)) ** 2)
+        squared = (_full_precision(output) - _full_precision(target)) ** 2
+        return squared.mean(dim=(1, 2, 3)) if per_sample else squared.mean()
 
 
 def style_loss(output_features: Mapping[str, Tensor], target_grams: Mapping[str, Tensor],
-               layer_weights: Mapping[str, float] | None = None) -> Tensor:
+               layer_weights: Mapping[str, float] | None = None, per_sample: bool = False) -> Tensor:
     """Weighted sum over layers of the mean squared error between Gram matrices.
 
     For every layer named in ``target_grams``:
@@ -125,9 +127,10 @@ def style_loss(output_features: Mapping[str, Tensor], target_grams: Mapping[str,
             (from :func:`gram_matrix`); a batch of 1 is broadcast over ``B``.
         layer_weights: layer name -> weight; layers not named weigh 1.0. ``None``: all 1.0. Naming a
             layer that is not in ``target_grams`` is a ``ValueError`` (it is almost always a typo).
+        per_sample: return one value per sample, ``(B,)``, instead of their mean.
 
     Returns:
-        Scalar float32 (float64 for float64 inputs), >= 0 for non-negative weights.
+        Scalar (or ``(B,)``) float32 (float64 for float64 inputs), >= 0 for non-negative weights.
     """
     if not target_grams:
         raise ValueError("style_loss needs at least one layer in target_grams")
@@ -147,7 +150,8 @@ def style_loss(output_features: Mapping[str, Tensor], target_grams: Mapping[str,
             raise ValueError(f"target Gram matrix for {layer!r} has shape {tuple(target.shape)}; "
                              f"expected (1, C, C) or {tuple(gram.shape)}")
         with _no_autocast(gram):
-            term = weights.get(layer, 1.0) * torch.mean((gram - _full_precision(target)) ** 2)
+            squared = (gram - _full_precision(target)) ** 2
+            term = weights.get(layer, 1.0) * (squared.mean(dim=(1, 2)) if per_sample else squared.mean())
         total = term if total is None else total + term
     assert total is not None
     return total

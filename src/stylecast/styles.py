@@ -31,8 +31,34 @@ def norm_channels(generator: Mapping[str, Any]) -> list[int]:
 
 
 def vector_width(generator: Mapping[str, Any]) -> int:
-    """Length of a style vector for G's config: the code, then a scale and a shift per channel."""
-    return int(generator["code_dim"]) + 2 * sum(norm_channels(generator))
+    """Length of a style vector for G's config: the code, then a scale and a shift per channel, then
+    (for a G with a trained content-vs-style knob) the knob, centred on the recipe's balance."""
+    return (int(generator["code_dim"]) + 2 * sum(norm_channels(generator))
+            + (1 if generator.get("knob", False) else 0))
+
+
+#: The content-vs-style knob's middle: the recipe's balance, and what a model without a knob always does.
+DEFAULT_KNOB = 0.5
+
+
+def check_knob(knob: object) -> float:
+    """``knob`` as a float in [0, 1], or a StyleError that names the range (NaN and inf included)."""
+    if isinstance(knob, bool) or not isinstance(knob, int | float) or not 0.0 <= float(knob) <= 1.0:
+        raise StyleError(f"the content-vs-style knob must be a number from 0 (keep the photo) to 1 (all "
+                         f"painting), not {knob!r}; 0.5 is the trained balance")
+    return float(knob)
+
+
+def set_knob(vectors: np.ndarray, knob: float, generator: Mapping[str, Any]) -> np.ndarray:
+    """Style vectors ``(S, width)`` with the content-vs-style knob set (``0`` gentle, ``0.5`` the
+    recipe's balance, ``1`` wild); unchanged for a G without a knob. Zero offsets and an absent
+    knob mean the recipe's balance, so vectors made before the knob existed keep their look."""
+    if not generator.get("knob", False):
+        return vectors
+    check_knob(knob)
+    out = np.array(vectors, dtype=np.float32, copy=True)
+    out[..., -1] = knob - 0.5
+    return out
 
 
 def widen(codes: np.ndarray, width: int) -> np.ndarray:

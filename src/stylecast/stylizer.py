@@ -16,7 +16,7 @@ from stylecast.errors import StyleError
 from stylecast.library import StyleLibrary
 from stylecast.modelfile import default_model_path, model_digest, read_metadata
 from stylecast.runtime.engine import Engine, create_engine
-from stylecast.styles import parse_blend, resolve_code, vector_width, widen
+from stylecast.styles import check_knob, parse_blend, resolve_code, set_knob, vector_width, widen
 
 
 def _read_bank(path: Path) -> np.ndarray:
@@ -91,13 +91,38 @@ class Stylizer:
                         f"--name {name}`") from None
             raise
 
+    @property
+    def has_knob(self) -> bool:
+        """Whether G was trained with a content-vs-style knob (older models were not)."""
+        return bool(self.meta["generator"].get("knob", False))
+
+    def vector(self, spec: str, knob: float | None = None) -> np.ndarray:
+        """``code(spec)`` with the content-vs-style knob set (``None``: the trained balance).
+
+        Raises:
+            StyleError: a knob outside 0..1, or a knob asked of a model trained without one.
+        """
+        code = self.code(spec)
+        if knob is None:
+            return code
+        check_knob(knob)
+        if not self.has_knob:
+            raise StyleError("this model was trained without the content-vs-style knob: leave out the knob, "
+                             "or use strength (an opacity over the photo) for a gentler look")
+        return set_knob(code, knob, self.meta["generator"])
+
     def stylize(self, image: np.ndarray, style: str | np.ndarray, strength: float = 1.0,
-                preserve_color: bool = False) -> np.ndarray:
+                preserve_color: bool = False, knob: float | None = None) -> np.ndarray:
         """One RGB uint8 ``(H, W, 3)`` frame (or a batch ``(N, H, W, 3)``) in, the same shape out.
 
         ``style`` is a SPEC string or a vector from ``code()`` (resolve it once for a video).
+        ``knob`` is the trained content-vs-style balance, 0 (gentle) to 1 (wild); ``None`` keeps the
+        vector's own (0.5, the recipe's balance, for a fresh one). ``strength`` is an opacity over the
+        photo, for any model.
         """
         code = self.code(style) if isinstance(style, str) else style
+        if knob is not None:
+            code = set_knob(code, knob, self.meta["generator"])
         frames = image[None] if image.ndim == 3 else image
         out = self.engine(frames, code, strength, preserve_color)
         return out[0] if image.ndim == 3 else out

@@ -208,3 +208,71 @@ def test_time_budget_stops_and_saves_and_snapshots_are_kept(tiny_overrides: list
     resumed.fit(4)
     assert sorted(p.name for p in (tmp_path / "resumed").glob("model_step*")) == ["model_step2.safetensors",
                                                                                    "model_step4.safetensors"]
+
+
+def _painting_pool(root: Path) -> Path:
+    """A two-source painting pool with a manifest, like ../shared/data/paintings."""
+    import csv
+
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for source in ("artworks/one", "textures/two"):
+        (root / source).mkdir(parents=True)
+        for index in range(3):
+            file = f"{source}/{index}.png"
+            Image.fromarray(rng.integers(0, 256, (70, 90, 3), dtype=np.uint8)).save(root / file)
+            rows.append({"file": file, "kind": "artwork"})
+    with (root / "manifest.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["file", "kind"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
+def test_pool_samples_take_the_encoder_code_and_their_painting_targets(tiny_overrides: list[str],
+                                                                       tmp_path: Path) -> None:
+    pool = _painting_pool(tmp_path / "pool")
+    trainer = _trainer(tiny_overrides, tmp_path / "run", [
+        f'data.paintings="{pool}"', "data.painting_probability=1.0", "data.painting_crop=48",
+        "model.knob=true", "loss.knob_range=8.0", "optim.warmup_steps=0"])
+    batch = trainer.make_batch(0)
+    assert batch.from_pool.all() and batch.use_encoder.all()
+    assert batch.style_crops.shape == (len(batch.from_pool), 3, 48, 48)
+    assert (batch.knob.abs() <= 0.5).all() and batch.knob.std() > 0
+    grams, stats = trainer._style_targets(batch)
+    bank = {k: v[batch.style_ids] for k, v in trainer.target_grams.items()}
+    assert all(not torch.allclose(grams[k], bank[k]) for k in grams)   # the paintings' own targets
+    report = trainer.train_step(batch)
+    assert report["g_encoder"] == 0.0   # no bank sample: nothing to imitate
+    assert np.isfinite(report["g_total"]) and "d_total" in report
+
+
+def test_a_knob_g_warm_started_from_one_without_matches_it_at_every_setting(tiny_overrides: list[str],
+                                                                           tmp_path: Path) -> None:
+    plain = _trainer(tiny_overrides, tmp_path / "plain")
+    plain.save()
+    knobbed = _trainer(tiny_overrides, tmp_path / "knob", ["model.knob=true", "loss.knob_range=4.0"])
+    knobbed.init_from_model(tmp_path / "plain" / "model.safetensors")
+    frame = torch.rand(1, 3, 36, 44)
+    code = plain.net.bank[:1]
+    with torch.no_grad():
+        want = plain.net.generator(frame, code)
+        for setting in (-0.5, 0.0, 0.5):
+            got = knobbed.net.generator(frame, code, knob=torch.tensor([[setting]]))
+            torch.testing.assert_close(got, want)
+        knobbed.net.generator.knob_modulation.weight.normal_(std=0.5)   # once trained, the knob matters
+        gentle = knobbed.net.generator(frame, code, knob=torch.tensor([[-0.5]]))
+        wild = knobbed.net.generator(frame, code, knob=torch.tensor([[0.5]]))
+    assert (gentle - wild).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["loss.knob_range=8.0"], "model.knob"),
+    (['loss.content_layers=["relu2_1", "relu4_1"]', "loss.content_layer_weights=[1.0]"], "same"),
+])
+def test_inconsistent_recipes_are_refused(tiny_overrides: list[str], tmp_path: Path, extra: list[str],
+                                          message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        _trainer(tiny_overrides, tmp_path, extra)

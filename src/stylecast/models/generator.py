@@ -49,6 +49,7 @@ class GeneratorConfig:
     block_kernel: int = 3        # depthwise kernel in the residual blocks
     code_dim: int = 64           # length of a style code
     upsample: str = "project_first"  # or "upsample_first", the layout of the first released models
+    knob: bool = False           # a trained content-vs-style knob (Babaeizadeh & Ghiasi 2020) conditions G
 
     def __post_init__(self) -> None:
         if self.upsample not in UPSAMPLE_MODES:
@@ -138,6 +139,9 @@ class Generator(nn.Module):
         code: style codes ``(B, code_dim)`` (or ``(1, code_dim)``, broadcast over the batch).
         offsets: optional ``(B or 1, offset_dim)`` added to the modulation's output: a user style's
             own normalisation parameters beyond what its code reaches (``stylecast add-style``).
+        knob: optional ``(B or 1, 1)`` content-vs-style knob, centred: ``-0.5`` gentle (most of the
+            photo), ``0`` the recipe's balance, ``+0.5`` wild (most of the painting). Only a G built
+            with ``config.knob`` reads it; ``None`` is the recipe's balance.
 
     Returns:
         RGB ``(B, 3, H, W)`` in [0, 1]. ``return_features=True`` also returns the H/4 features
@@ -165,17 +169,28 @@ class Generator(nn.Module):
         self.modulation = nn.Linear(cfg.code_dim, 2 * sum(self.norm_channels))
         nn.init.normal_(self.modulation.weight, std=0.04)
         nn.init.zeros_(self.modulation.bias)
+        # The knob moves the normalisation parameters along a direction that depends on the style:
+        # params = M code + b + knob * (K code + c). Zero at init, so a G warm-started from one without
+        # a knob starts as that G at every knob setting. Linear in the code for a fixed knob, so
+        # blends stay exact.
+        self.knob_modulation: nn.Linear | None = None
+        if cfg.knob:
+            self.knob_modulation = nn.Linear(cfg.code_dim, 2 * sum(self.norm_channels))
+            nn.init.zeros_(self.knob_modulation.weight)
+            nn.init.zeros_(self.knob_modulation.bias)
 
     @property
     def offset_dim(self) -> int:
         """Length of the optional per-channel offsets (a scale and a shift per normalised channel)."""
         return 2 * sum(self.norm_channels)
 
-    def norm_params(self, code: torch.Tensor, offsets: torch.Tensor | None = None
-                    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Split the modulation (plus ``offsets``, ``(B, offset_dim)``) into ``[(gamma, beta), ...]``,
-        one pair per normalisation layer."""
+    def norm_params(self, code: torch.Tensor, offsets: torch.Tensor | None = None,
+                    knob: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Split the modulation (plus ``offsets``, ``(B, offset_dim)``, and the ``knob``'s term,
+        ``(B, 1)``) into ``[(gamma, beta), ...]``, one pair per normalisation layer."""
         flat = self.modulation(code.float())
+        if knob is not None and self.knob_modulation is not None:
+            flat = flat + knob.float() * self.knob_modulation(code.float())
         if offsets is not None:
             flat = flat + offsets.float()
         params = []
@@ -188,10 +203,11 @@ class Generator(nn.Module):
         return params
 
     def forward(self, frame: torch.Tensor, code: torch.Tensor, return_features: bool = False,
-                offsets: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+                offsets: torch.Tensor | None = None, knob: torch.Tensor | None = None
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         height, width = frame.shape[-2:]
         pad_h, pad_w = (-height) % 4, (-width) % 4
-        params = self.norm_params(code, offsets)
+        params = self.norm_params(code, offsets, knob)
         padded = F.pad(frame, (0, pad_w, 0, pad_h), mode="replicate") * 2.0 - 1.0  # zero-centred
         s = torch.relu(self.stem_norm(self.stem(padded), *params[0]))
         x = torch.relu(self.down_norm(self.down(s), *params[1]))

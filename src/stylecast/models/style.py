@@ -91,11 +91,12 @@ def blend_codes(codes: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
 class StyleNet(nn.Module):
     """G together with its style bank and style encoder: everything a model file holds.
 
-    ``forward(frames, style_ids, style_stats, use_encoder)`` is the training path, so that DDP sees
-    one module whose every parameter is used each step:
+    ``forward(frames, style_ids, style_stats, use_encoder, knob)`` is the training path, so that DDP
+    sees one module whose every parameter is used each step:
         frames ``(B, 3, H, W)`` in [0, 1]; style_ids ``(B,)`` long; style_stats
         ``(B, STYLE_STAT_DIM)`` statistics of a crop of each sample's style image; use_encoder
-        ``(B,)`` bool, where the encoder's code replaces the bank's.
+        ``(B,)`` bool, where the encoder's code replaces the bank's; knob ``(B, 1)`` or ``None``
+        (see ``Generator``).
     Returns ``(stylized (B,3,H,W), features (B,C,H/4,W/4), bank_codes (B,D), encoder_codes (B,D))``.
     """
 
@@ -123,11 +124,12 @@ class StyleNet(nn.Module):
         return _styles.index_of(self.names, name)
 
     def forward(self, frames: torch.Tensor, style_ids: torch.Tensor, style_stats: torch.Tensor,
-                use_encoder: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                use_encoder: torch.Tensor, knob: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         bank_codes = self.bank[style_ids]
         encoder_codes = self.encoder(style_stats)
         codes = torch.where(use_encoder[:, None], encoder_codes, bank_codes)
-        stylized, features = self.generator(frames, codes, return_features=True)
+        stylized, features = self.generator(frames, codes, return_features=True, knob=knob)
         return stylized, features, bank_codes, encoder_codes
 
 

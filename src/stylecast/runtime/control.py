@@ -39,6 +39,7 @@ KEY_HELP: tuple[tuple[str, str], ...] = (
     ("p / left", "previous style"),
     ("+ / up", "more style (strength +0.1)"),
     ("- / down", "less style (strength -0.1)"),
+    ("] / [", "trained knob toward the painting / the photo (+-0.1)"),
     ("c", "preserve colour on/off"),
     ("s", "stabilise on/off"),
     ("o", "stats overlay on/off"),
@@ -53,11 +54,11 @@ class Controllable(Protocol):
     styles: Sequence[str]
 
     def state(self) -> dict[str, Any]:
-        """``style``, ``strength``, ``preserve_color``, ``stabilize``."""
+        """``style``, ``strength``, ``knob``, ``preserve_color``, ``stabilize``."""
         ...
 
     def update(self, fields: Mapping[str, Any]) -> dict[str, Any]:
-        """Apply any of the four fields; the new state. Raises ``StylecastError`` for a bad value."""
+        """Apply any of the fields; the new state. Raises ``StylecastError`` for a bad value."""
         ...
 
 
@@ -86,6 +87,9 @@ def handle_key(key: str, controls: Controllable) -> str | None:
     elif key in ("+", "=", "up", "-", "down"):
         change = STRENGTH_STEP if key in ("+", "=", "up") else -STRENGTH_STEP
         controls.update({"strength": round(min(1.0, max(0.0, state["strength"] + change)), 3)})
+    elif key in ("[", "]") and state.get("knob") is not None:
+        change = STRENGTH_STEP if key == "]" else -STRENGTH_STEP
+        controls.update({"knob": round(min(1.0, max(0.0, state["knob"] + change)), 3)})
     elif key == "c":
         controls.update({"preserve_color": not state["preserve_color"]})
     elif key == "s":

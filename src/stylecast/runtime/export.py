@@ -34,10 +34,12 @@ OUTPUT_NAMES = ["stylized"]
 OPSET = 17
 
 
-def split_style(generator: Generator, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """A style vector ``(B, code_dim + offset_dim)`` as ``(code, offsets)``."""
-    code_dim = generator.config.code_dim
-    return style[:, :code_dim], style[:, code_dim:]
+def split_style(generator: Generator, style: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """A style vector ``(B, code_dim + offset_dim [+ 1])`` as ``(code, offsets, knob or None)``."""
+    code_dim, offset_dim = generator.config.code_dim, generator.offset_dim
+    knob = style[:, code_dim + offset_dim:code_dim + offset_dim + 1] if generator.config.knob else None
+    return style[:, :code_dim], style[:, code_dim:code_dim + offset_dim], knob
 
 
 class RawGraph(nn.Module):
@@ -48,8 +50,8 @@ class RawGraph(nn.Module):
         self.generator = generator
 
     def forward(self, frame: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        code, offsets = split_style(self.generator, style)
-        out = self.generator(frame, code, offsets=offsets)
+        code, offsets, knob = split_style(self.generator, style)
+        out = self.generator(frame, code, offsets=offsets, knob=knob)
         assert isinstance(out, torch.Tensor)
         return out
 
@@ -63,8 +65,8 @@ class InferenceGraph(nn.Module):
 
     def forward(self, frames: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         x = frames.permute(0, 3, 1, 2).float() * (1.0 / 255.0)
-        code, offsets = split_style(self.generator, style)
-        out = self.generator(x, code, offsets=offsets)
+        code, offsets, knob = split_style(self.generator, style)
+        out = self.generator(x, code, offsets=offsets, knob=knob)
         assert isinstance(out, torch.Tensor)
         # G ends in a sigmoid: no clamp needed before rounding.
         return (out.float() * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1)
@@ -94,7 +96,7 @@ def export_onnx(generator: Generator, path: str | Path, raw: bool = False, diges
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     graph: nn.Module = InferenceGraph(generator).eval()
-    style = torch.zeros(1, generator.config.code_dim + generator.offset_dim)
+    style = torch.zeros(1, generator.config.code_dim + generator.offset_dim + int(generator.config.knob))
     example: tuple[torch.Tensor, ...] = (torch.zeros(1, 37, 53, 3, dtype=torch.uint8), style)
     input_names, axes = INPUT_NAMES, {"frames": {0: "batch", 1: "height", 2: "width"},
                                       "stylized": {0: "batch", 1: "height", 2: "width"}}

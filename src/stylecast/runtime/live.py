@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from stylecast.errors import InputError, StylecastError
+from stylecast.errors import InputError, StylecastError, StyleError
 
 # The CLI imports this module to register ``live``: numpy, OpenCV, FFmpeg and ONNX Runtime (a quarter
 # of a second) are imported where they are first used, so other subcommands do not pay for them.
@@ -121,27 +121,35 @@ class FrameSettings:
     stabilize: bool
 
 
-_CONTROL_FIELDS = ("style", "strength", "preserve_color", "stabilize")
+_CONTROL_FIELDS = ("style", "strength", "knob", "preserve_color", "stabilize")
 
 
 class LiveControls:
     """The settings shared by the engine, the window keys and the HTTP endpoint (thread-safe)."""
 
     def __init__(self, stylizer: Stylizer, style: str, strength: float = 1.0, preserve_color: bool = False,
-                 stabilize: bool = False, fade_seconds: float = CROSSFADE_SECONDS) -> None:
+                 stabilize: bool = False, fade_seconds: float = CROSSFADE_SECONDS, knob: float | None = None) -> None:
         self._stylizer = stylizer
         self.styles: Sequence[str] = stylizer.styles
         self._lock = threading.Lock()
         self._style = style
         self._fader = StyleFader(stylizer.code(style), fade_seconds)
         self._strength = _check_strength(strength)
+        from stylecast.styles import DEFAULT_KNOB, check_knob
+
+        # The trained content-vs-style knob; None for a model without one (the field reads null).
+        self._knob: float | None = None
+        if stylizer.has_knob:
+            self._knob = DEFAULT_KNOB if knob is None else check_knob(knob)
+        elif knob is not None:
+            stylizer.vector(style, knob)  # raises: this model has no knob
         self._preserve_color = preserve_color
         self._stabilize = stabilize
 
     def state(self) -> dict[str, Any]:
         with self._lock:
-            return {"style": self._style, "strength": self._strength, "preserve_color": self._preserve_color,
-                    "stabilize": self._stabilize}
+            return {"style": self._style, "strength": self._strength, "knob": self._knob,
+                    "preserve_color": self._preserve_color, "stabilize": self._stabilize}
 
     def update(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Apply any of ``style`` (a SPEC), ``strength`` (0..1), ``preserve_color``, ``stabilize`` (booleans).
@@ -166,6 +174,13 @@ class LiveControls:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise InputError("strength must be a number from 0 (the original) to 1 (full style)")
             strength = _check_strength(float(value))
+        knob = None
+        if "knob" in fields:
+            from stylecast.styles import check_knob
+
+            knob = check_knob(fields["knob"])
+            if self._knob is None:
+                raise StyleError("this model was trained without the content-vs-style knob: use strength instead")
         for name in ("preserve_color", "stabilize"):
             if name in fields and not isinstance(fields[name], bool):
                 raise InputError(f"{name} must be true or false")
@@ -176,13 +191,20 @@ class LiveControls:
                 self._fader.set(code, now)
             if strength is not None:
                 self._strength = strength
+            if knob is not None:
+                self._knob = knob
             self._preserve_color = fields.get("preserve_color", self._preserve_color)
             self._stabilize = fields.get("stabilize", self._stabilize)
         return self.state()
 
     def settings(self, now: float) -> FrameSettings:
         with self._lock:
-            return FrameSettings(self._fader.code(now), self._strength, self._preserve_color, self._stabilize)
+            code = self._fader.code(now)
+            if self._knob is not None:
+                from stylecast.styles import set_knob
+
+                code = set_knob(code, self._knob, self._stylizer.meta["generator"])
+            return FrameSettings(code, self._strength, self._preserve_color, self._stabilize)
 
 
 def _check_strength(value: float) -> float:
@@ -555,7 +577,8 @@ class LivePipeline:
         latency = stats["latency_ms"]
         colour = "kept" if state["preserve_color"] else "styled"
         lines = [
-            f"{state['style']}   strength {state['strength']:.1f}   colour {colour}"
+            f"{state['style']}   strength {state['strength']:.1f}"
+            + (f"   knob {state['knob']:.1f}" if state.get("knob") is not None else "") + f"   colour {colour}"
             f"   stabilise {'on' if state['stabilize'] else 'off'}",
             f"in {stats['fps_in']:.1f} fps   out {stats['fps_out']:.1f} fps   dropped {stats['dropped']}",
             f"latency p50 {_ms(latency['p50'])}  p95 {_ms(latency['p95'])}   working at {stats['processing_size']}",
@@ -599,6 +622,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                            "(browsers, OBS media source), virtualcam, or null; repeat for several")
     live.add_argument("--style", help="style name, style image, or blend like 'a:0.7,b:0.3' (default: the first)")
     live.add_argument("--strength", type=float, default=1.0, help="0 (the original) .. 1 (full style)")
+    live.add_argument("--knob", type=float, default=None,
+                      help="content vs style, trained into G: 0 keeps most of the picture, 1 most of the painting "
+                           "(default 0.5); keys [ and ], or POST /state {\"knob\": 0.3}")
     live.add_argument("--preserve-color", action="store_true", help="keep the original colours")
     live.add_argument("--stabilize", action="store_true",
                       help="reduce flicker: blend with the previous output moved along the optical flow")
@@ -711,7 +737,7 @@ def run(args: argparse.Namespace, *, stop: threading.Event | None = None, styliz
     if stylizer is None:
         stylizer = Stylizer(args.model, args.backend, args.precision, args.threads, args.compile)
     controls = LiveControls(stylizer, args.style or stylizer.styles[0], args.strength, args.preserve_color,
-                            args.stabilize)
+                            args.stabilize, knob=args.knob)
     reporter = _Reporter(args.json)
     stats = LiveStats(source)
     error: BaseException | None = None

@@ -39,6 +39,13 @@ class DataConfig:
     d_crop: int = 128                                  # side of D's real and fake crops
     content_short_side: int = 320                      # photos are held in memory at this size
     styles: list[StyleEntry] = field(default_factory=list)
+    # Many paintings for a style encoder that generalises (issue 16): a folder with a manifest.csv.
+    paintings: str = ""
+    paintings_holdout: str = ""                        # manifest paths never trained on (validation)
+    painting_probability: float = 0.0                  # share of samples styled by a pool painting
+    painting_groups: dict[str, float] = field(default_factory=dict)  # source folder -> sampling weight
+    painting_crop: int = 256                           # side of the painting crop that sets a sample's targets
+    paintings_limit: int = 0                           # > 0: an evenly spaced subset (quick runs, tests)
 
 
 @dataclass
@@ -52,7 +59,10 @@ class LossConfig:
     temporal_start: int = 0                            # the temporal losses count from this step on
     encoder_weight: float = 1.0
     gan_mode: str = "bce"
-    content_layer: str = "relu4_1"
+    content_layers: list[str] = field(default_factory=lambda: ["relu4_1"])
+    content_layer_weights: list[float] = field(default_factory=lambda: [1.0])
+    knob_range: float = 0.0                            # > 0: train G's content-vs-style knob (model.knob):
+                                                       # style x R^t, content x R^-t, t ~ U[-0.5, 0.5]
     style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
     style_layer_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
     encoder_probability: float = 0.25                  # share of samples stylized with encoder codes
@@ -106,7 +116,11 @@ def _build(cls: Any, values: dict[str, Any], where: str) -> Any:
     kwargs: dict[str, Any] = {}
     for name, value in values.items():
         ftype = known[name].type
-        if name == "styles":
+        if name == "painting_groups":
+            if not isinstance(value, dict):
+                raise InputError(f"config key {where}.{name} must be a table of folder = weight")
+            kwargs[name] = dict(value)
+        elif name == "styles":
             kwargs[name] = [_build(StyleEntry, dict(v) if isinstance(v, dict) else {"path": v},
                                    f"{where}.styles") for v in value]
         elif isinstance(value, dict):

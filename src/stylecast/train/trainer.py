@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from stylecast import losses as L
 from stylecast.data import ClipPairs, ContentImages, MotionPair, StyleImages, synthetic_pairs
+from stylecast.data.paintings import PaintingPool, read_holdout
 from stylecast.errors import InputError
 from stylecast.models.discriminator import Discriminator
 from stylecast.models.encoder import VGG19Features
@@ -52,6 +52,9 @@ class Batch:
     use_encoder: torch.Tensor      # (B,) bool
     real_crops: torch.Tensor       # (B,3,c,c) crops of each sample's painting, D's real samples
     fake_offsets: torch.Tensor     # (B,2) long: top-left of the crop taken from each stylized frame
+    from_pool: torch.Tensor        # (B,) bool: styled by a pool painting (encoder code, targets from style_crops)
+    style_crops: torch.Tensor      # (P,3,s,s) a crop of each pool sample's painting, P = from_pool.sum()
+    knob: torch.Tensor             # (B,1) centred content-vs-style knob in [-0.5, 0.5] (zeros without one)
 
 
 def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
@@ -91,6 +94,15 @@ class Trainer:
         self.clips = (ClipPairs(self._expand_videos(data.clips), data.clip_cache, short_side=data.content_short_side,
                                 shard=shard) if data.clips and data.clip_probability > 0 else None)
         self.style_images = StyleImages([s.path for s in data.styles], data.style_size)
+        self.pool = (PaintingPool(data.paintings, data.style_size, data.painting_groups,
+                                  read_holdout(data.paintings_holdout), data.paintings_limit)
+                     if data.paintings and data.painting_probability > 0 else None)
+        loss = config.loss
+        if len(loss.content_layers) != len(loss.content_layer_weights) or not loss.content_layers:
+            raise InputError("loss.content_layers and loss.content_layer_weights must name the same, non-zero "
+                             f"number of layers (got {loss.content_layers} and {loss.content_layer_weights})")
+        if loss.knob_range > 0 and not config.model.knob:
+            raise InputError("loss.knob_range trains G's content-vs-style knob: set model.knob = true as well")
 
         self.encoder = VGG19Features().to(self.device)
         self.encoder.to(memory_format=self.memory_format)  # type: ignore[call-overload]
@@ -101,6 +113,7 @@ class Trainer:
         self.gan = L.GANLoss(config.loss.gan_mode)
         self.style_layers = list(config.loss.style_layers)
         self.style_layer_weights = dict(zip(self.style_layers, config.loss.style_layer_weights, strict=True))
+        self.content_layer_weights = dict(zip(loss.content_layers, loss.content_layer_weights, strict=True))
         self._prepare_style_targets()
 
         self.net_ddp: nn.Module = self.net
@@ -185,8 +198,41 @@ class Trainer:
         use_encoder = torch.rand(data.batch, generator=gen) < share
         real = self.style_images.crops(style_ids, data.d_crop, gen)
         offsets = torch.randint(data.size - data.d_crop + 1, (data.batch, 2), generator=gen)
-        return Batch(pair, style_ids, self.style_stats[style_ids.to(self.style_stats.device), crop_ids.to(
-            self.style_stats.device)].cpu(), use_encoder, real, offsets)
+        stats = self.style_stats[style_ids.to(self.style_stats.device), crop_ids.to(self.style_stats.device)].cpu()
+        from_pool = torch.zeros(data.batch, dtype=torch.bool)
+        style_crops = torch.empty(0, 3, data.painting_crop, data.painting_crop)
+        if self.pool is not None:
+            # A pool sample is styled by the encoder's code of a crop of its painting, and that crop's
+            # Gram matrices are its targets: nothing about it is in the bank.
+            from_pool = torch.rand(data.batch, generator=gen) < data.painting_probability
+            picks = self.pool.sample(int(from_pool.sum()), gen)
+            if len(picks):
+                style_crops = self.pool.images.crops(picks, data.painting_crop, gen)
+                real[from_pool] = self.pool.images.crops(picks, data.d_crop, gen)
+                use_encoder = use_encoder | from_pool
+                style_ids = torch.where(from_pool, torch.zeros_like(style_ids), style_ids)
+        knob = torch.zeros(data.batch, 1)
+        if self.config.loss.knob_range > 0:
+            knob = torch.rand(data.batch, 1, generator=gen) - 0.5
+        return Batch(pair, style_ids, stats, use_encoder, real, offsets, from_pool, style_crops, knob)
+
+    @torch.no_grad()
+    def _style_targets(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Per-sample Gram targets ``{layer: (B, C, C)}`` and encoder statistics ``(B, STYLE_STAT_DIM)``:
+        the bank painting's, or those of the pool sample's painting crop."""
+        ids = self._to_device(batch.style_ids)
+        grams = {k: v[ids] for k, v in self.target_grams.items()}
+        stats = self._to_device(batch.style_stats)
+        if len(batch.style_crops):
+            layers = sorted(set(self.style_layers) | set(STYLE_STAT_LAYERS))
+            feats = self.features(self._to_device(batch.style_crops), layers)
+            pool = self._to_device(batch.from_pool)
+            for layer in self.style_layers:
+                grams[layer] = grams[layer].clone()
+                grams[layer][pool] = L.gram_matrix(feats[layer])
+            stats = stats.clone()
+            stats[pool] = style_statistics(feats)
+        return grams, stats
 
     def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
         return tensor.to(self.device, non_blocking=True)
@@ -203,25 +249,33 @@ class Trainer:
         flow, mask = self._to_device(pair.flow), self._to_device(pair.mask)
         ids = self._to_device(batch.style_ids)
         frames = torch.cat([prev, cur]).contiguous(memory_format=self.memory_format)
+        target_grams, style_stats = self._style_targets(batch)
+        knob = self._to_device(batch.knob) if self.config.model.knob else None
+        # The knob's loss weights (Babaeizadeh & Ghiasi 2020): style x R^t, content x R^-t per sample.
+        knob_scale = torch.pow(torch.tensor(max(cfg.knob_range, 1.0)), self._to_device(batch.knob)[:, 0])
+        bank_sample = (~self._to_device(batch.from_pool)).float()
         with self.autocast():
             out, feats, bank_codes, enc_codes = self.net_ddp(
-                frames, torch.cat([ids, ids]), self._to_device(batch.style_stats).repeat(2, 1),
-                self._to_device(batch.use_encoder).repeat(2))
+                frames, torch.cat([ids, ids]), style_stats.repeat(2, 1),
+                self._to_device(batch.use_encoder).repeat(2), None if knob is None else knob.repeat(2, 1))
             out = out.float()
             out_prev, out_cur = out.chunk(2)
             feat_prev, feat_cur = feats.float().chunk(2)
-            layers = sorted(set(self.style_layers) | {cfg.content_layer})
+            layers = sorted(set(self.style_layers) | set(cfg.content_layers))
             out_feats = self.features(out_cur, layers)
             with torch.no_grad():
-                content_target = self.features(cur, [cfg.content_layer])[cfg.content_layer]
+                content_targets = self.features(cur, list(cfg.content_layers))
+            content = sum(weight * L.content_loss(out_feats[layer], content_targets[layer], per_sample=True)
+                          for layer, weight in self.content_layer_weights.items())
+            style = L.style_loss(out_feats, target_grams, self.style_layer_weights, per_sample=True)
+            encoder_error = ((enc_codes.float() - bank_codes.detach().float()) ** 2).mean(dim=1)[: len(ids)]
             losses = {
-                "content": L.content_loss(out_feats[cfg.content_layer], content_target),
-                "style": L.style_loss(out_feats, {k: v[ids] for k, v in self.target_grams.items()},
-                                      self.style_layer_weights),
+                "content": (content / knob_scale).mean(),
+                "style": (style * knob_scale).mean(),
                 "tv": L.total_variation(out_cur),
                 "temporal": L.temporal_output_loss(out_cur, out_prev, cur, prev, flow, mask),
                 "temporal_feat": L.temporal_feature_loss(feat_cur, feat_prev, flow, mask),
-                "encoder": F.mse_loss(enc_codes.float(), bank_codes.detach().float()),
+                "encoder": (encoder_error * bank_sample).sum() / bank_sample.sum().clamp(min=1.0),
             }
             codes = torch.where(self._to_device(batch.use_encoder)[:, None], enc_codes[: len(ids)],
                                 bank_codes[: len(ids)]).detach()
@@ -332,10 +386,13 @@ class Trainer:
         if net.names != self.net.names:
             raise InputError(f"{path} has styles {net.names}, the config {self.net.names}: warm start from a "
                              "model trained on the same style list")
+        # A G without a knob warm-starts one with it: the knob's modulation starts at zero (see Generator).
+        state = net.state_dict()
         try:
-            self.net.load_state_dict(net.state_dict())
-            if self.ema is not None:
-                self.ema.load_state_dict(net.state_dict())
+            for target in [self.net] + ([self.ema] if self.ema is not None else []):
+                missing, unexpected = target.load_state_dict(state, strict=False)
+                if unexpected or any(not key.startswith("generator.knob_modulation.") for key in missing):
+                    raise RuntimeError(f"missing {missing}, unexpected {unexpected}")
         except RuntimeError as error:
             raise InputError(f"{path} has another architecture than the config's [model] ({error})") from error
 

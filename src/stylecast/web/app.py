@@ -305,8 +305,9 @@ class WebApp:
 
     # --- video jobs -------------------------------------------------------------------------------
     def create_video_job(self, upload: UploadFile, style: str, strength: float, preserve_color: bool,
-                         max_side: int | None) -> Job:
-        code = self.catalog.resolve(style)  # a typo fails before the upload is stored
+                         max_side: int | None, knob: float | None = None) -> Job:
+        # A typo or a knob this model lacks fails before the upload is stored.
+        code = self.hub.with_knob(self.catalog.resolve(style), None if knob is None else self.hub.check_knob(knob))
         shown = display_name(upload.filename, "video")
         received = self._receive(upload, int(self.settings.max_upload_mb * MB), "video")
         try:
@@ -460,7 +461,7 @@ def create_app(web: WebApp, on_ready: Callable[[], None] | None = None) -> FastA
         return {"status": "ok", "model": web.stylizer.model_path.name, "backend": web.stylizer.engine.name,
                 "peers": len(web.hub.sessions), "jobs": web.store.counts(),
                 "painting_styles": painting_styles_available(), "max_upload_mb": settings.max_upload_mb,
-                "max_painting_mb": settings.max_painting_mb}
+                "max_painting_mb": settings.max_painting_mb, "knob": web.stylizer.has_knob}
 
     @app.get("/api/styles", response_model=list[StyleOut], tags=["styles"])
     def list_styles() -> list[dict[str, Any]]:
@@ -513,12 +514,14 @@ def create_app(web: WebApp, on_ready: Callable[[], None] | None = None) -> FastA
                    strength: Annotated[float, Form(ge=0, le=1, description="0 (the original) .. 1")] = 1.0,
                    preserve_color: Annotated[bool, Form(description="keep the original colours")] = False,
                    max_side: Annotated[int | None, Form(ge=16, le=8192, description="downscale to this")] = None,
+                   knob: Annotated[float | None, Form(ge=0, le=1, allow_inf_nan=False,
+                                                      description="content vs style, trained: 0 .. 1")] = None,
                    ) -> dict[str, Any]:
         """Upload a video to stylize; the job queues behind the others (one runs at a time).
 
         Poll GET /api/jobs/{id} for progress; GET /api/jobs/{id}/result downloads the MP4 (sound kept).
         """
-        return web.job_out(web.create_video_job(file, style, strength, preserve_color, max_side))
+        return web.job_out(web.create_video_job(file, style, strength, preserve_color, max_side, knob))
 
     @app.get("/api/jobs/{job_id}", response_model=JobOut, tags=["jobs"], responses={404: ERRORS[404]})
     def get_job(job_id: str) -> dict[str, Any]:

@@ -39,7 +39,8 @@ from aiortc.contrib.media import MediaBlackhole
 from aiortc.mediastreams import MediaStreamError
 from pydantic import ValidationError
 
-from stylecast.errors import InputError, StylecastError
+from stylecast.errors import InputError, StylecastError, StyleError
+from stylecast.styles import DEFAULT_KNOB, check_knob, set_knob
 from stylecast.stylizer import Stylizer
 from stylecast.web.catalog import StyleCatalog
 from stylecast.web.errors import NotFoundError, TooManyPeersError
@@ -81,9 +82,10 @@ class LiveControls:
     """One session's controls; replaced whole, so the inference thread always reads a consistent set."""
 
     style: str
-    code: np.ndarray  # (1, width) float32 style vector
+    code: np.ndarray  # (1, width) float32 style vector, the knob set in it
     strength: float = 1.0
     preserve_color: bool = False
+    knob: float | None = None  # the trained content-vs-style knob; None for a model without one
 
 
 class LiveStats:
@@ -200,20 +202,21 @@ class LiveSession:
     def state(self) -> dict[str, Any]:
         controls = self.controls
         return {"peer_id": self.peer_id, "style": controls.style, "strength": controls.strength,
-                "preserve_color": controls.preserve_color, "connection": self.pc.connectionState,
+                "knob": controls.knob, "preserve_color": controls.preserve_color, "connection": self.pc.connectionState,
                 "stats": self.stats.snapshot()}
 
     def update(self, fields: ControlsIn) -> dict[str, Any]:
         """Apply the fields that are set; the new state. Raises ``StyleError`` for an unknown style."""
         current = self.controls
         style, code = current.style, current.code
+        knob = current.knob if fields.knob is None else self.hub.check_knob(fields.knob)
         if fields.style is not None:
             code = self.hub.catalog.resolve(fields.style)
             style = fields.style
-        self.controls = LiveControls(style=style, code=code,
+        self.controls = LiveControls(style=style, code=self.hub.with_knob(code, knob),
                                      strength=current.strength if fields.strength is None else fields.strength,
                                      preserve_color=current.preserve_color if fields.preserve_color is None
-                                     else fields.preserve_color)
+                                     else fields.preserve_color, knob=knob)
         return self.state()
 
     # --- wiring -----------------------------------------------------------------------------------
@@ -341,6 +344,18 @@ class LiveHub:
         self.sessions: dict[str, LiveSession] = {}
         self._closing: set[str] = set()
 
+    def check_knob(self, knob: float | None) -> float | None:
+        """The knob a session runs at: ``knob`` (checked) or the trained balance; ``None`` for a model
+        without one, which refuses an explicit knob."""
+        if not self.stylizer.has_knob:
+            if knob is not None:
+                raise StyleError("this model was trained without the content-vs-style knob: use strength instead")
+            return None
+        return DEFAULT_KNOB if knob is None else check_knob(knob)
+
+    def with_knob(self, code: np.ndarray, knob: float | None) -> np.ndarray:
+        return code if knob is None else set_knob(code, knob, self.stylizer.meta["generator"])
+
     async def offer(self, sdp: str, kind: str, controls: ControlsIn) -> tuple[str, RTCSessionDescription]:
         """Answer a browser's offer; ``(peer_id, answer)``.
 
@@ -355,9 +370,10 @@ class LiveHub:
             raise TooManyPeersError(f"all {self.max_peers} live slots are in use: close another tab or try again "
                                     "later (the server's --max-peers sets the number)")
         style = controls.style or self.catalog.names[0]
-        initial = LiveControls(style=style, code=self.catalog.resolve(style),
+        knob = self.check_knob(controls.knob)
+        initial = LiveControls(style=style, code=self.with_knob(self.catalog.resolve(style), knob),
                                strength=1.0 if controls.strength is None else controls.strength,
-                               preserve_color=bool(controls.preserve_color))
+                               preserve_color=bool(controls.preserve_color), knob=knob)
         peer_id = secrets.token_hex(12)
         session = LiveSession(self, peer_id, initial)
         self.sessions[peer_id] = session

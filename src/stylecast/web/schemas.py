@@ -32,6 +32,7 @@ class HealthOut(BaseModel):
     painting_styles: bool = Field(description="whether this server can turn a painting into a style (needs torch)")
     max_upload_mb: float = Field(description="the largest video upload")
     max_painting_mb: float = Field(description="the largest painting upload")
+    knob: bool = Field(False, description="whether the model has the trained content-vs-style knob")
 
 
 class JobOut(BaseModel):
@@ -72,6 +73,8 @@ class ControlsIn(BaseModel):
     style: str | None = Field(None, description="a style name or a blend like 'starry_night:0.7,udnie:0.3'",
                               max_length=2000)
     strength: float | None = Field(None, ge=0, le=1, description="0 (the camera) .. 1 (full style)")
+    knob: float | None = Field(None, ge=0, le=1, allow_inf_nan=False,
+                               description="content vs style, trained into G: 0 the picture .. 1 the painting")
     preserve_color: bool | None = Field(None, description="keep the camera's colours")
 
 
@@ -90,6 +93,7 @@ class LiveOut(BaseModel):
     peer_id: str
     style: str
     strength: float
+    knob: float | None = Field(None, description="the trained content-vs-style knob; null: the model has none")
     preserve_color: bool
     connection: str = Field(description="the WebRTC connection state")
     stats: dict[str, Any] = Field(description="frames_in, frames_out, dropped, fps, latency_ms (p50, p95), size")

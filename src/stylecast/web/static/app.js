@@ -11,6 +11,8 @@ const stylecast = {
   secondary: "",
   blend: 0.5,
   strength: 1,
+  knob: 0.5,
+  hasKnob: false,
   preserveColor: false,
   peerId: null,
   stats: { fps: 0, framesPresented: 0, serverFps: 0, serverLatencyMs: null, bufferMs: null, dropped: 0 },
@@ -50,7 +52,9 @@ function styleSpec() {
 }
 
 function controls() {
-  return { style: styleSpec(), strength: stylecast.strength, preserve_color: stylecast.preserveColor };
+  const fields = { style: styleSpec(), strength: stylecast.strength, preserve_color: stylecast.preserveColor };
+  if (stylecast.hasKnob) fields.knob = stylecast.knob;  // a model without the trained knob refuses one
+  return fields;
 }
 
 async function loadStyles(select) {
@@ -316,9 +320,10 @@ function uploadVideo(event) {
   }
   const form = new FormData();
   form.append("file", file);
-  const { style, strength, preserve_color: preserveColor } = controls();
+  const { style, strength, knob, preserve_color: preserveColor } = controls();
   form.append("style", style);
   form.append("strength", String(strength));
+  if (knob !== undefined) form.append("knob", String(knob));
   form.append("preserve_color", String(preserveColor));
   // XMLHttpRequest rather than fetch: it reports upload progress, which a big video needs.
   const request = new XMLHttpRequest();
@@ -443,6 +448,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("start").addEventListener("click", startLive);
   $("stop").addEventListener("click", stopLive);
   bindRange("strength", "strength", "strength-value", sendControls);
+  bindRange("knob", "knob", "knob-value", sendControls);
   bindRange("blend", "blend", "blend-value", sendControls);
   $("blend-style").addEventListener("change", (event) => {
     stylecast.secondary = event.target.value;
@@ -459,6 +465,8 @@ document.addEventListener("DOMContentLoaded", async () => {
   window.addEventListener("pagehide", stopLive);
   try {
     limits = await api("/api/health");
+    stylecast.hasKnob = Boolean(limits.knob);
+    $("knob-control").hidden = !stylecast.hasKnob;
     await loadStyles();
   } catch (error) {
     say($("live-status"), `Cannot load the styles: ${error.message}`, true);
