@@ -159,6 +159,33 @@ def test_style_loss_rejects_mismatches() -> None:
         style_loss(out, {})
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_per_sample_losses_average_to_the_batch_loss(dtype: torch.dtype) -> None:
+    out, target = torch.randn(3, 4, 5, 5).to(dtype), torch.randn(3, 4, 5, 5).to(dtype)
+    per = content_loss(out, target, per_sample=True)
+    assert per.shape == (3,)
+    torch.testing.assert_close(per.mean(), content_loss(out, target))
+    feats = {"a": torch.randn(3, 2, 4, 4).to(dtype)}
+    grams = {"a": gram_matrix(torch.randn(3, 2, 4, 4))}
+    per_style = style_loss(feats, grams, per_sample=True)
+    assert per_style.shape == (3,)
+    torch.testing.assert_close(per_style.mean(), style_loss(feats, grams))
+
+
+def test_style_energy_cap_weighs_strong_targets_relatively_and_leaves_weak_ones() -> None:
+    feats = {"a": torch.zeros(2, 2, 3, 3)}    # an output with no texture: the error is the target's energy
+    weak, strong = gram_matrix(torch.full((1, 2, 3, 3), 1.0)), gram_matrix(torch.full((1, 2, 3, 3), 10.0))
+    grams = {"a": torch.cat([weak, strong])}
+    cap = {"a": float((weak ** 2).mean())}
+    plain = style_loss(feats, grams, per_sample=True)
+    capped = style_loss(feats, grams, per_sample=True, energy_cap=cap)
+    torch.testing.assert_close(capped[0], plain[0])                   # at the cap: unchanged
+    assert plain[1] / plain[0] == pytest.approx(1e4, rel=1e-4)        # 10x the activations, 10^4x the error
+    torch.testing.assert_close(capped[1], capped[0])                  # above it: relative, like the weak one
+    _gradcheck(lambda a: style_loss({"a": a}, {k: v.double() for k, v in grams.items()}, energy_cap=cap),
+               _f64(2, 2, 3, 3))
+
+
 def test_content_and_style_gradcheck() -> None:
     target = torch.rand(1, 2, 3, 3, dtype=torch.float64)
     _gradcheck(content_loss, _f64(1, 2, 3, 3), target)

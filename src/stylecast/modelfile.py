@@ -23,6 +23,40 @@ FORMAT_VERSION = 1
 METADATA_KEY = "stylecast"
 # The largest header safetensors allows; anything bigger is not a model file of ours.
 _MAX_HEADER = 100_000_000
+# G's architecture fields and the range a real model has: a file outside them is damaged or hostile
+# (a "blocks": 100000 would build a network that fills the memory before anything could fail).
+_GENERATOR_INTS = {"stem_channels": (1, 1024), "channels": (1, 1024), "blocks": (0, 64), "block_kernel": (1, 15),
+                   "code_dim": (1, 4096)}
+_UPSAMPLE_MODES = ("project_first", "upsample_first")
+
+
+def _check_generator(meta: Mapping[str, Any], path: Path) -> None:
+    generator = meta.get("generator")
+    fix = "re-export it with `stylecast train`, or use another model file"
+    if not isinstance(generator, Mapping):
+        raise ModelFileError(f"the metadata of {path} has no generator architecture: {fix}")
+    for key, (low, high) in _GENERATOR_INTS.items():
+        value = generator.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ModelFileError(f"the metadata of {path} gives generator.{key} = {value!r}, not a whole number "
+                                 f"from {low} to {high}: the file is damaged; {fix}")
+    if generator.get("upsample", "upsample_first") not in _UPSAMPLE_MODES:
+        raise ModelFileError(f"the metadata of {path} gives generator.upsample = {generator.get('upsample')!r}, "
+                             f"not one of {', '.join(_UPSAMPLE_MODES)}: {fix}")
+    if not isinstance(generator.get("knob", False), bool):
+        raise ModelFileError(f"the metadata of {path} gives generator.knob = {generator.get('knob')!r}, not "
+                             f"true or false: {fix}")
+    styles = meta.get("styles")
+    if (not isinstance(styles, list) or not styles
+            or not all(isinstance(st, Mapping) and isinstance(st.get("name"), str) and st["name"] for st in styles)):
+        raise ModelFileError(f"the metadata of {path} does not list its styles by name: {fix}")
+
+
+def check_finite(key: str, tensor: np.ndarray, path: str | Path) -> None:
+    """Refuse a tensor with NaN or inf: it would stylize every frame to black, silently."""
+    if tensor.dtype.kind == "f" and not np.isfinite(tensor).all():
+        raise ModelFileError(f"model file {path} holds non-finite weights (NaN or inf) in {key}: it comes from a "
+                             "diverged training run or is damaged; use an earlier checkpoint or another model")
 
 
 def _sniff(path: Path) -> None:
@@ -78,6 +112,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
             f"{path} uses model format version {version}, but this stylecast reads version "
             f"{FORMAT_VERSION}: upgrade stylecast (`pip install -U stylecast`) or re-export the model "
             "with this version")
+    _check_generator(meta, path)
     return dict(meta)
 
 
@@ -91,6 +126,8 @@ def read_model_file(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
     except Exception as error:
         raise ModelFileError(f"model file {path} is damaged or truncated ({error}): re-export or "
                              "re-download it") from error
+    for key, tensor in tensors.items():
+        check_finite(key, tensor, path)
     return {k: v.astype(np.float32, copy=False) for k, v in tensors.items()}, meta
 
 
@@ -126,8 +163,11 @@ def model_digest(model_path: str | Path) -> str:
         with safe_open(str(path), framework="numpy") as handle:
             for key in sorted(k for k in handle.keys() if k.startswith("generator.")):
                 tensor = np.ascontiguousarray(handle.get_tensor(key))
+                check_finite(key, tensor, path)
                 digest.update(f"{key}|{tensor.dtype.str}|{tensor.shape}|".encode())
                 digest.update(tensor.tobytes())
+    except ModelFileError:
+        raise
     except Exception as error:  # safetensors raises its own types for truncated files
         raise ModelFileError(f"model file {path} is damaged or truncated ({error}): re-export or "
                              "re-download it") from error

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from stylecast.errors import StyleError
+from stylecast.errors import ModelFileError, StyleError
 from stylecast.library import StyleLibrary
-from stylecast.modelfile import default_model_path, model_digest, read_metadata
+from stylecast.modelfile import check_finite, default_model_path, model_digest, read_metadata
 from stylecast.runtime.engine import Engine, create_engine
 from stylecast.styles import check_knob, parse_blend, resolve_code, set_knob, vector_width, widen
 
@@ -22,8 +22,14 @@ from stylecast.styles import check_knob, parse_blend, resolve_code, set_knob, ve
 def _read_bank(path: Path) -> np.ndarray:
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="numpy") as handle:
-        return np.asarray(handle.get_tensor("bank"), dtype=np.float32)
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            bank = np.asarray(handle.get_tensor("bank"), dtype=np.float32)
+    except Exception as error:  # safetensors' own error types: a missing tensor, a damaged file
+        raise ModelFileError(f"model file {path} has no readable style bank ({error}): re-export it with "
+                             "`stylecast train`, or use another model file") from error
+    check_finite("bank", bank, path)
+    return bank
 
 
 class Stylizer:

@@ -5,6 +5,7 @@ import pickle
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -53,8 +54,54 @@ def test_an_unknown_upsample_is_refused_clearly(tmp_path: Path) -> None:
     tensors, meta = read_model_file(save_stylenet(_net(), tmp_path / "m.safetensors"))
     meta["generator"]["upsample"] = "pixel_shuffle"
     path = write_model_file(tmp_path / "future.safetensors", tensors, meta)
-    with pytest.raises(ModelFileError, match="does not match this stylecast's architecture"):
+    with pytest.raises(ModelFileError, match="generator.upsample = 'pixel_shuffle', not one of"):
         load_stylenet(path)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("blocks", "five", "generator.blocks = 'five', not a whole number"),
+    ("channels", 10**9, "generator.channels = 1000000000"),
+    ("code_dim", True, "generator.code_dim = True"),
+    ("knob", "yes", "generator.knob = 'yes', not true or false"),
+])
+def test_malformed_metadata_is_one_message_on_every_reader(tmp_path: Path, key: str, value: object,
+                                                           message: str) -> None:
+    from stylecast.modelfile import read_metadata
+
+    tensors, meta = read_model_file(save_stylenet(_net(), tmp_path / "m.safetensors"))
+    meta["generator"][key] = value
+    path = write_model_file(tmp_path / "bad.safetensors", tensors, meta)
+    for reader in (read_metadata, read_model_file, load_stylenet):
+        with pytest.raises(ModelFileError, match=message):
+            reader(path)
+
+
+def test_missing_or_misshapen_tensors_are_named_without_torchs_dump(tmp_path: Path) -> None:
+    tensors, meta = read_model_file(save_stylenet(_net(), tmp_path / "m.safetensors"))
+    missing = dict(tensors)
+    del missing["generator.stem.weight"]
+    with pytest.raises(ModelFileError, match=r"tensor generator.stem.weight missing\)") as caught:
+        load_stylenet(write_model_file(tmp_path / "missing.safetensors", missing, meta))
+    assert "state_dict" not in str(caught.value) and "\n" not in str(caught.value)
+    misshapen = {**tensors, "generator.stem.weight": tensors["generator.stem.weight"][:1]}
+    with pytest.raises(ModelFileError, match="generator.stem.weight has shape"):
+        load_stylenet(write_model_file(tmp_path / "shape.safetensors", misshapen, meta))
+
+
+@pytest.mark.parametrize("key", ["generator.stem.weight", "bank", "encoder.net.0.weight"])
+def test_non_finite_weights_are_refused_before_they_blacken_a_video(tmp_path: Path, key: str) -> None:
+    from stylecast.modelfile import model_digest
+    from stylecast.stylizer import Stylizer
+
+    tensors, meta = read_model_file(save_stylenet(_net(), tmp_path / "m.safetensors"))
+    poisoned = {k: v.copy() for k, v in tensors.items()}
+    poisoned[key].flat[0] = np.nan
+    path = write_model_file(tmp_path / "nan.safetensors", poisoned, meta)
+    with pytest.raises(ModelFileError, match=f"non-finite weights .* in {key}"):
+        load_stylenet(path)
+    if key != "encoder.net.0.weight":   # the light path reads G (digest) and the bank, not the encoder
+        with pytest.raises(ModelFileError, match="non-finite"):
+            model_digest(path) if key.startswith("generator") else Stylizer(path)
 
 
 def test_file_holds_no_pickle(tmp_path: Path) -> None:
@@ -86,7 +133,8 @@ def test_a_header_length_starting_like_a_pickle_still_reads(tmp_path: Path) -> N
     # The header length is little-endian: its first byte is 0x80 (pickle's first byte) for about
     # one file in 32. Pad the metadata until that happens and check the file still reads.
     for pad in range(400):
-        path = write_model_file(tmp_path / "m.safetensors", {"w": np.zeros(2, np.float32)}, {"pad": "x" * pad})
+        meta = {"pad": "x" * pad, "generator": GeneratorConfig().to_dict(), "styles": [{"name": "a"}]}
+        path = write_model_file(tmp_path / "m.safetensors", {"w": np.zeros(2, np.float32)}, meta)
         if path.read_bytes()[:1] == b"\x80":
             break
     else:

@@ -12,10 +12,11 @@ from stylecast.data._sampling import crop_resize_flip, randint, uniform
 from stylecast.data.images import _resize_short_side, _to_chw_uint8
 from stylecast.errors import InputError
 from stylecast.runtime.media import open_rgb
+from stylecast.styles import MIN_PAINTING_SIDE
 
 # Smaller images carry too little texture for Gram statistics at VGG's deeper layers (relu4_1 is
 # 1/8 of the input size) and upscaling them only invents blur.
-MIN_STYLE_SIDE = 64
+MIN_STYLE_SIDE = MIN_PAINTING_SIDE
 
 # Crop side as a fraction of the image's shorter side: large enough to keep brush strokes at the
 # scale G is trained to paint them, small enough that D sees varied patches.

@@ -37,8 +37,28 @@ def load_stylenet(path: str | Path | None = None) -> tuple[StyleNet, dict[str, A
         config = GeneratorConfig(**{"upsample": "upsample_first", **meta["generator"]})
         styles = [StyleInfo.from_dict(s) for s in meta["styles"]]
         net = StyleNet(styles, config, encoder_hidden=int(meta.get("encoder_hidden", 256)))
-        net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
-    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+    except (KeyError, TypeError, ValueError) as error:
         raise ModelFileError(f"model file {path} does not match this stylecast's architecture ({error}): "
                              "re-export it with this version") from error
+    problem = tensor_mismatch({k: tuple(v.shape) for k, v in net.state_dict().items()},
+                              {k: tuple(v.shape) for k, v in tensors.items()})
+    if problem:
+        raise ModelFileError(f"model file {path} does not hold the network its metadata describes ({problem}): "
+                             "it is damaged or was edited; re-export it with `stylecast train`")
+    net.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in tensors.items()})
     return net.eval(), meta
+
+
+def tensor_mismatch(expected: Mapping[str, tuple[int, ...]], found: Mapping[str, tuple[int, ...]]) -> str:
+    """The first difference between two ``{name: shape}`` maps, in a few words; ``""`` if none."""
+    missing = sorted(set(expected) - set(found))
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        return f"tensor {missing[0]}{more} missing"
+    unknown = sorted(set(found) - set(expected))
+    if unknown:
+        return f"unknown tensor {unknown[0]}"
+    for key in sorted(expected):
+        if expected[key] != found[key]:
+            return f"tensor {key} has shape {found[key]}, the architecture needs {expected[key]}"
+    return ""

@@ -97,6 +97,18 @@ def handle_key(key: str, controls: Controllable) -> str | None:
     return None
 
 
+#: Host names a loopback-bound server answers to: never a DNS name, which a page can point anywhere.
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def host_name(host_header: str) -> str:
+    """``"[::1]:8000"`` -> ``"::1"``, ``"localhost:8000"`` -> ``"localhost"`` (lowercase)."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
 class _ControlHTTPServer(BackgroundHTTPServer):
     controls: Controllable
     stats: Callable[[], dict[str, Any]]
@@ -106,19 +118,41 @@ class _ControlHandler(http.server.BaseHTTPRequestHandler):
     server: _ControlHTTPServer
     timeout = 10.0  # a client that never sends its body cannot hold a thread
 
+    def _foreign(self) -> bool:
+        """Refuse a request that a web page of another site could make, as ``stylecast serve`` does: on
+        loopback, a Host that is not a loopback name (DNS rebinding: 400); anywhere, a POST whose
+        Origin is another origin (403). Scripts send no Origin."""
+        host = self.headers.get("Host", "")
+        if is_loopback(str(self.server.server_address[0])) and host_name(host) not in LOOPBACK_NAMES:
+            self._reply(400, {"error": f"this control endpoint answers requests to 127.0.0.1 or localhost only, not "
+                                       f"{host[:100]!r}: use http://127.0.0.1:PORT/state"})
+            return True
+        origin = self.headers.get("Origin")
+        if self.command == "POST" and origin is not None and origin != f"http://{host}":
+            self._reply(403, {"error": f"requests from other sites ({origin[:100]}) are refused: change the "
+                                       "stream from a script or the window keys"})
+            return True
+        return False
+
     def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        if self._foreign():
+            return
         if urlsplit(self.path).path != "/state":
             self._reply(404, {"error": "unknown path: GET or POST /state"})
             return
         self._reply(200, self._full_state())
 
     def do_POST(self) -> None:  # noqa: N802
+        if self._foreign():
+            return
         if urlsplit(self.path).path != "/state":
             self._reply(404, {"error": "unknown path: POST /state"})
             return
         content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
-            self._reply(415, {"error": "send the new state as JSON with Content-Type: application/json"})
+            # Required: a form or text/plain POST from another site's page needs no CORS preflight.
+            self._reply(415, {"error": "send the new state as JSON with Content-Type: application/json "
+                                       "(curl: -H 'Content-Type: application/json')"})
             return
         try:
             length = int(self.headers.get("Content-Length", ""))

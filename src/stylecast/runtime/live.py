@@ -48,6 +48,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from stylecast.argtypes import MAX_THREADS, count, frame_size, number, unit
 from stylecast.errors import InputError, StylecastError, StyleError
 
 # The CLI imports this module to register ``live``: numpy, OpenCV, FFmpeg and ONNX Runtime (a quarter
@@ -599,14 +600,7 @@ def _ms(value: float | None) -> str:
 
 def parse_size(text: str) -> tuple[int, int]:
     """``"640x480"`` -> ``(640, 480)``, each side even (what H.264 and the streaming sinks need)."""
-    try:
-        width_text, height_text = text.lower().split("x")
-        width, height = int(width_text), int(height_text)
-    except ValueError:
-        raise InputError(f"--size {text!r} must look like 640x480") from None
-    if not (16 <= width <= 7680 and 16 <= height <= 4320):
-        raise InputError(f"--size {text}: give between 16x16 and 7680x4320")
-    return width - width % 2, height - height % 2
+    return frame_size(text, "--size")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -621,25 +615,26 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                       help="window, a video file (.mp4 .mov .mkv), rtmp://HOST/APP/KEY, mjpeg://HOST:PORT "
                            "(browsers, OBS media source), virtualcam, or null; repeat for several")
     live.add_argument("--style", help="style name, style image, or blend like 'a:0.7,b:0.3' (default: the first)")
-    live.add_argument("--strength", type=float, default=1.0, help="0 (the original) .. 1 (full style)")
-    live.add_argument("--knob", type=float, default=None,
+    live.add_argument("--strength", type=unit("1 is full style, 0 the original"), default=1.0,
+                      help="0 (the original) .. 1 (full style)")
+    live.add_argument("--knob", type=unit("0.5 is the trained balance"), default=None,
                       help="content vs style, trained into G: 0 keeps most of the picture, 1 most of the painting "
                            "(default 0.5); keys [ and ], or POST /state {\"knob\": 0.3}")
     live.add_argument("--preserve-color", action="store_true", help="keep the original colours")
     live.add_argument("--stabilize", action="store_true",
                       help="reduce flicker: blend with the previous output moved along the optical flow")
     live.add_argument("--size", help="output size WxH (default: the source's); the picture is scaled to cover it")
-    live.add_argument("--target-fps", type=float,
+    live.add_argument("--target-fps", type=number(0.1, 1000),
                       help="lower the working resolution when behind this rate, raise it when there is room")
     live.add_argument("--loop", action="store_true", help="play a file source again when it ends")
     live.add_argument("--control", metavar="[HOST:]PORT",
                       help="serve GET/POST /state for live control (loopback unless a host is given)")
-    live.add_argument("--reconnect", type=int, default=3,
+    live.add_argument("--reconnect", type=count(0, 1000), default=3,
                       help="times to reopen a lost camera or stream before giving up (default 3)")
-    live.add_argument("--duration", type=float, help="stop after this many seconds")
-    live.add_argument("--stats-interval", type=float, default=1.0, help="seconds between stats lines")
+    live.add_argument("--duration", type=number(0, 10**7), help="stop after this many seconds")
+    live.add_argument("--stats-interval", type=number(0.05, 3600), default=1.0, help="seconds between stats lines")
     live.add_argument("--model", help="model file (default: the shipped model)")
-    live.add_argument("--threads", type=int, help="inference threads (default: all cores)")
+    live.add_argument("--threads", type=count(1, MAX_THREADS), help="inference threads (default: all cores)")
     live.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
     live.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16 with --backend torch")
     live.add_argument("--compile", action="store_true",

@@ -343,7 +343,8 @@ def open_rgb(path: str | Path, draft_side: int | None = None) -> Image.Image:
                 rgb.load()
     except Image.DecompressionBombError as error:
         raise InputError(
-            f"image {str(file)!r} is too large to stylize ({error}): shrink it below {MAX_SIDE} px a side"
+            f"image {str(file)!r} has more pixels than stylecast decodes (at most {MAX_IMAGE_PIXELS // 10**6} "
+            f"megapixels and {MAX_SIDE} px a side): scale it down first"
         ) from error
     except (OSError, ValueError, SyntaxError) as error:
         raise InputError(
@@ -440,8 +441,9 @@ def _check_size(file: Path, width: int, height: int, what: str) -> None:
         raise InputError(f"{what} {str(file)!r} has no pixels ({width}x{height}): re-export it")
     if max(width, height) > MAX_SIDE or width * height > MAX_IMAGE_PIXELS:
         raise InputError(
-            f"{what} {str(file)!r} is {width}x{height}, beyond what stylecast handles "
-            f"({MAX_SIDE} px a side): scale it down first"
+            f"{what} {str(file)!r} is {width}x{height} ({width * height / 1e6:.0f} megapixels), beyond what "
+            f"stylecast handles (at most {MAX_SIDE} px a side and {MAX_IMAGE_PIXELS // 10**6} megapixels): "
+            "scale it down first"
         )
 
 

@@ -30,9 +30,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                          "(in its --out folder)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise InputError(f"checkpoint {path} cannot be read ({error}): it is damaged or not a stylecast "
-                         "checkpoint; resume from another one or start afresh") from error
+    except Exception as error:  # torch's own text would advise unsafe loading: never pass it on
+        raise InputError(f"checkpoint {path} cannot be read as a stylecast checkpoint (damaged, truncated, or "
+                         "another program's file): resume from another checkpoint.pt or start afresh") from error
     if not isinstance(state, dict) or state.get("checkpoint_version") != CHECKPOINT_VERSION:
         raise InputError(f"checkpoint {path} is not a stylecast checkpoint of version {CHECKPOINT_VERSION}: "
                          "start a new run without --resume")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,7 @@ class LossConfig:
     gan_mode: str = "bce"
     content_layers: list[str] = field(default_factory=lambda: ["relu4_1"])
     content_layer_weights: list[float] = field(default_factory=lambda: [1.0])
+    style_energy_cap: bool = False                     # cap each target Gram's weight at the bank's median energy
     knob_range: float = 0.0                            # > 0: train G's content-vs-style knob (model.knob):
                                                        # style x R^t, content x R^-t, t ~ U[-0.5, 0.5]
     style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
@@ -106,6 +108,47 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def validate(self) -> None:
+        """Refuse numbers no run could mean: non-finite, negative weights, sizes and rates out of range.
+
+        Raises:
+            InputError: naming the key and its valid range.
+        """
+        for section in ("data", "loss", "optim", "run", "model"):
+            node = getattr(self, section)
+            for item in dataclasses.fields(node):
+                value = getattr(node, item.name)
+                values = value if isinstance(value, list) else [value]
+                for number in values:
+                    if isinstance(number, bool) or not isinstance(number, int | float):
+                        continue
+                    low, high = _range_of(section, item.name)
+                    if not math.isfinite(number) or not low <= number <= high:
+                        raise InputError(f"config key {section}.{item.name} = {number!r} is outside {low:g}..{high:g}"
+                                         ": fix the recipe or the --set override")
+        for name, weight in self.data.painting_groups.items():
+            if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight < math.inf:
+                raise InputError(f"data.painting_groups.{name} = {weight!r} must be a non-negative number")
+
+
+def _range_of(section: str, key: str) -> tuple[float, float]:
+    """The valid range of a numeric config key: by its name's role (weight, probability, size, rate ...)."""
+    if key.endswith("probability") or key in ("beta1", "beta2"):
+        return 0.0, 1.0
+    if key == "ema_decay":
+        return 0.0, 0.999999
+    if key.endswith("_lr"):
+        return 1e-12, 10.0
+    if key in ("size", "style_size", "d_crop", "content_short_side", "painting_crop"):
+        return 16, 8192
+    if key == "batch":
+        return 1, 4096
+    if section == "model":
+        return 0, 4096
+    if key in ("steps", "snapshot_every", "warmup_steps", "encoder_start", "temporal_start", "log_every",
+               "image_every", "seed", "paintings_limit", "threads"):
+        return 0, 10**9
+    return 0.0, 1e12   # weights, ranges, minutes: non-negative
 
 def _build(cls: Any, values: dict[str, Any], where: str) -> Any:
     known = {f.name: f for f in dataclasses.fields(cls)}
@@ -151,6 +194,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     raw: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise InputError(f"config {path} is a folder: give a TOML recipe file in it, such as configs/tiny.toml")
         if not path.is_file():
             raise InputError(f"config file {path} does not exist: give a TOML recipe such as configs/tiny.toml")
         try:

@@ -73,6 +73,9 @@ class Trainer:
                  device: torch.device | None = None, verbose: bool = True) -> None:
         self.config = config
         self.out_dir = Path(out_dir)
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise InputError(f"--out {self.out_dir} is a file: give a folder for the checkpoints and the model")
+        config.validate()
         self.dist = dist_info or DistInfo()
         self.device = device or pick_device(self.dist)
         self.verbose = verbose and self.dist.is_main
@@ -176,6 +179,12 @@ class Trainer:
             crop_stats = style_statistics(self.features(crops.to(self.device), stat_layers))
             stats.append(torch.cat([style_statistics(feats), crop_stats]))
         self.target_grams = {layer: torch.stack(g) for layer, g in grams.items()}   # (S, C, C)
+        # The bank paintings' median Gram energy per layer: where loss.style_energy_cap starts to weigh
+        # a painting's style error relatively (losses.style_loss).
+        self.energy_cap: dict[str, float] | None = None
+        if self.config.loss.style_energy_cap:
+            self.energy_cap = {layer: float((g ** 2).mean(dim=(1, 2)).median()) for layer, g in
+                               self.target_grams.items()}
         self.style_stats = torch.stack(stats)                                       # (S, K, D)
 
     def style_statistics_of(self, image: torch.Tensor) -> torch.Tensor:
@@ -267,7 +276,8 @@ class Trainer:
                 content_targets = self.features(cur, list(cfg.content_layers))
             content = sum(weight * L.content_loss(out_feats[layer], content_targets[layer], per_sample=True)
                           for layer, weight in self.content_layer_weights.items())
-            style = L.style_loss(out_feats, target_grams, self.style_layer_weights, per_sample=True)
+            style = L.style_loss(out_feats, target_grams, self.style_layer_weights, per_sample=True,
+                                 energy_cap=self.energy_cap)
             encoder_error = ((enc_codes.float() - bank_codes.detach().float()) ** 2).mean(dim=1)[: len(ids)]
             losses = {
                 "content": (content / knob_scale).mean(),
@@ -349,12 +359,18 @@ class Trainer:
                 **({"ema": self.ema.state_dict()} if self.ema is not None else {})}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        try:
-            self.net.load_state_dict(state["net"])
-            self.disc.load_state_dict(state["disc"])
-        except RuntimeError as error:
-            raise InputError(f"the checkpoint does not match this config's model or styles ({error}): resume "
-                             "with the config that started the run") from error
+        from stylecast.models.io import tensor_mismatch
+
+        for module, key in ((self.net, "net"), (self.disc, "disc")):
+            saved = state.get(key)
+            problem = ("no weights for it" if not isinstance(saved, dict) else tensor_mismatch(
+                {k: tuple(v.shape) for k, v in module.state_dict().items()},
+                {k: tuple(v.shape) for k, v in saved.items() if isinstance(v, torch.Tensor)}))
+            if problem:
+                raise InputError(f"the checkpoint's {key} does not match this config's model or styles ({problem}): "
+                                 "resume with the config that started the run")
+            assert isinstance(saved, dict)
+            module.load_state_dict(saved)
         if self.ema is not None:  # a checkpoint from a run without the average starts it from G now
             self.ema.load_state_dict(state.get("ema", state["net"]))
         self.g_opt.load_state_dict(state["g_opt"])

@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import av
 import av.error
@@ -50,6 +50,7 @@ from stylecast.errors import InputError, MissingDependencyError, StylecastError
 from stylecast.runtime.media import VideoInfo, probe_video, read_image
 from stylecast.runtime.pipeline import StyleRequest, stylize_video
 from stylecast.runtime.sinks import is_loopback
+from stylecast.styles import MIN_PAINTING_SIDE
 from stylecast.stylizer import Stylizer
 from stylecast.web.catalog import StyleCatalog, StyleEntry
 from stylecast.web.errors import (
@@ -83,7 +84,6 @@ MB = 1024 * 1024
 JSON_BODY_LIMIT = 1 * MB
 # Pillow decodes the whole image before we can scale it: 40 MP is a 120 MB RGB array, plenty for a painting.
 MAX_PAINTING_PIXELS = 40_000_000
-MIN_PAINTING_SIDE = 64  # as stylecast.data.styles.MIN_STYLE_SIDE, which needs torch to import
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 COPY_CHUNK = 1 * MB
 # FFmpeg opens still images as one-frame "videos"; a video job wants a video.
@@ -112,6 +112,33 @@ class ServeSettings:
     max_painting_mb: float = 25.0
     max_peers: int = 8
     live_max_side: int = 640
+
+
+def lock_data_dir(data_dir: Path) -> IO[bytes]:
+    """Hold the data dir for this server: a second server on it would take over the first's jobs.
+
+    An exclusive ``flock`` on ``.server.lock``: the system drops it when the process ends, however it
+    ends (``kill -9`` included), so a stale lock never blocks a restart. Returns the open file, which
+    holds the lock until it is closed.
+
+    Raises:
+        StylecastError: another server holds it.
+    """
+    import fcntl
+
+    handle = (data_dir / ".server.lock").open("a+b")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        owner = handle.read().decode(errors="replace").strip() or "unknown"
+        handle.close()
+        raise StylecastError(f"another stylecast server (pid {owner}) is using the data dir {data_dir}: stop it, "
+                             "or start this one with another --data-dir") from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()).encode())
+    handle.flush()
+    return handle
 
 
 def default_data_dir() -> Path:
@@ -163,6 +190,7 @@ class WebApp:
         except OSError as error:
             raise StylecastError(f"cannot create the data dir {self.data_dir} ({error.strerror or error}): choose a "
                                  "writable one with --data-dir") from error
+        self._data_lock = lock_data_dir(self.data_dir)
         self.stylizer = stylizer or Stylizer(settings.model, "onnx", "fp32", settings.threads)
         self.catalog = StyleCatalog(self.stylizer, self.paintings)
         self.store = JobStore(self.data_dir / "jobs.sqlite3")
@@ -173,6 +201,10 @@ class WebApp:
         self._style_encoder: Any = None
         self._encoder_lock = threading.Lock()
         self._clean_leftovers()
+
+    def release(self) -> None:
+        """Give up the data dir (another server may take it); the store is closed by its owner."""
+        self._data_lock.close()
 
     # --- start and stop ---------------------------------------------------------------------------
     def warm_up(self) -> None:
@@ -244,7 +276,10 @@ class WebApp:
         try:
             with Image.open(path) as probe:
                 width, height = probe.size
-        except (OSError, ValueError, Image.DecompressionBombError) as error:
+        except Image.DecompressionBombError as error:
+            raise TooLargeError(f"{shown!r} has more pixels than a painting needs: upload at most "
+                                f"{MAX_PAINTING_PIXELS // 10**6} megapixels (2048 px a side is plenty)") from error
+        except (OSError, ValueError) as error:
             reason = str(error).replace(str(path), shown)
             raise UnsupportedMediaError(f"{shown!r} is not an image this server can read ({reason}): upload a "
                                         "JPEG, PNG or WebP painting") from error
@@ -409,6 +444,7 @@ def create_app(web: WebApp, on_ready: Callable[[], None] | None = None) -> FastA
             await web.hub.close_all()
             if await asyncio.to_thread(web.worker.stop):
                 web.store.close()  # else the worker, stuck in a step it cannot leave, still writes to it
+            web.release()
 
     app = FastAPI(title="stylecast", version=__version__, lifespan=lifespan,
                   description="Real-time style transfer: live in the browser over WebRTC, video jobs, and the "
@@ -558,6 +594,11 @@ def create_app(web: WebApp, on_ready: Callable[[], None] | None = None) -> FastA
     @app.get("/api/rtc/{peer_id}", response_model=LiveOut, tags=["live"], responses={404: ERRORS[404]})
     async def rtc_state(peer_id: str) -> dict[str, Any]:
         """A live session's controls and stats (fps, latency, dropped frames)."""
+        return web.hub.get(peer_id).state()
+
+    @app.get("/api/rtc/{peer_id}/controls", response_model=LiveOut, tags=["live"], responses={404: ERRORS[404]})
+    async def rtc_controls_state(peer_id: str) -> dict[str, Any]:
+        """The same as GET /api/rtc/{peer_id}: the controls beside the URL that changes them."""
         return web.hub.get(peer_id).state()
 
     @app.post("/api/rtc/{peer_id}/controls", response_model=LiveOut, tags=["live"],

@@ -162,9 +162,13 @@ class JobStore:
                            (min(max(progress, 0.0), 1.0), done_units, total_units, job_id))
 
     def finish(self, job_id: str, result: dict[str, Any]) -> None:
+        """Mark a job done. Its units are the result's ``frames`` where it has them (the progress reports
+        are throttled and the probe's frame count is an estimate), else the expected total."""
+        units = result.get("frames") if isinstance(result.get("frames"), int) else None
         with self._cursor() as cursor:
-            cursor.execute("UPDATE jobs SET state = 'done', progress = 1, finished = ?, result = ? WHERE id = ?",
-                           (time.time(), json.dumps(result), job_id))
+            cursor.execute("UPDATE jobs SET state = 'done', progress = 1, finished = ?, result = ?, "
+                           "done_units = COALESCE(?, total_units, done_units), total_units = COALESCE(?, total_units) "
+                           "WHERE id = ?", (time.time(), json.dumps(result), units, units, job_id))
 
     def fail(self, job_id: str, error: str) -> None:
         with self._cursor() as cursor:
