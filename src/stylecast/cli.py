@@ -158,13 +158,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise InputError(f"{target} should end in .onnx: the export format is ONNX")
     if not target.parent.exists():
         raise InputError(f"the output folder {target.parent} does not exist: create it first")
+    if args.int8 and args.raw:
+        raise InputError("--int8 quantises the frame graph: drop --raw to use it")
     model = Path(args.model) if args.model else default_model_path()
     net, _ = load_stylenet(model)
     digest = model_digest(model)
     written = [export_onnx(net.generator, target, raw=args.raw, digest=digest)]
     if args.int8:
-        if args.raw:
-            raise InputError("--int8 quantises the frame graph: drop --raw to use it")
         from stylecast.styles import vector_width, widen
 
         first_style = widen(net.bank[:1].detach().numpy(), vector_width(net.config.to_dict()))

@@ -56,8 +56,10 @@ class Stylizer:
         digest = model_digest(self.model_path)
         user_names, user_vectors = library.names_and_codes(digest, self.width)
         self.user_styles = user_names
-        # Styles adapted on another G (typically the model shipped before an upgrade): named in errors.
+        # Styles adapted on another G (typically the model shipped before an upgrade), and entries that
+        # cannot be read: named in errors, so "unknown style" is never said of a style the user has.
         self._stale_styles = {s.name: s.source for s in library.list() if s.model_digest != digest}
+        self._damaged_styles = {path.stem: path for path in library.damaged}
         if user_names:
             self.bank = np.concatenate([self.bank, user_vectors])
         self.engine: Engine = create_engine(self.model_path, backend, precision, threads, compile)
@@ -88,6 +90,10 @@ class Stylizer:
             return resolve_code(spec, self.styles, self.bank, image_code)
         except StyleError:
             for name, _ in parse_blend(spec):
+                if name in self._damaged_styles and name not in self.styles:
+                    raise StyleError(f"your style {name!r} is damaged ({self._damaged_styles[name]} cannot be read): "
+                                     f"`stylecast remove-style {name}`, then add it again with `stylecast add-style "
+                                     f"PAINTING --name {name}`") from None
                 if name in self._stale_styles and name not in self.styles:
                     source = self._stale_styles[name] or "PAINTING"
                     raise StyleError(

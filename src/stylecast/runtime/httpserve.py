@@ -36,8 +36,20 @@ class ServerThread:
         try:
             server = self.server_class((self.host, self.port), self.handler)
         except OSError as error:
+            import errno
+            import socket
+
+            if error.errno == errno.EADDRINUSE:
+                fix = f"the port is taken: choose a free one, e.g. {self.example}"
+            elif error.errno == errno.EACCES:
+                fix = f"ports under 1024 need administrator rights: choose a higher one, e.g. {self.example}"
+            elif isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
+                fix = (f"{self.host} is not an address of this machine: use 127.0.0.1 (this machine) or 0.0.0.0 "
+                       f"(every network), e.g. {self.example}")
+            else:
+                fix = f"choose another address or port, e.g. {self.example}"
             raise InputError(f"cannot {self.what} on {self.host}:{self.port} ({error.strerror or error}): "
-                             f"choose a free port, e.g. {self.example}") from error
+                             f"{fix}") from error
         self.port = server.server_address[1]  # port 0 asks the system for a free one
         self.server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},

@@ -443,7 +443,15 @@ class CameraSource(LiveSource):
         self._lost_fix = "check the cable (or that no other program took the camera), then run again"
 
     def _open(self) -> Any:
-        capture = cv2.VideoCapture(self.device)
+        # OpenCV prints its own warnings for a camera it cannot open; ours follows, naming the fix.
+        from cv2.utils import logging as cv_logging
+
+        previous = cv_logging.getLogLevel()
+        cv_logging.setLogLevel(cv_logging.LOG_LEVEL_SILENT)
+        try:
+            capture = cv2.VideoCapture(self.device)
+        finally:
+            cv_logging.setLogLevel(previous)
         if not capture.isOpened():
             capture.release()
             raise InputError(
