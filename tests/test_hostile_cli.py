@@ -197,8 +197,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     write_model_file(root / "five.safetensors", tensors, meta)
     write_clip(root / "clip.mp4", frames=4)
     tiny_toml = root / "tiny.toml"
-    tiny_toml.write_text(f'[data]\ncontent = ["{root / "photos"}"]\nsize = 32\nbatch = 1\nstyle_size = 64\nd_crop = 16\n'
-                         f'content_short_side = 40\n[[data.styles]]\npath = "{root / "painting.png"}"\n'
+    tiny_toml.write_text(f'[data]\ncontent = ["{root / "photos"}"]\nsize = 32\nbatch = 1\nstyle_size = 64\n'
+                         f'd_crop = 16\ncontent_short_side = 40\n[[data.styles]]\npath = "{root / "painting.png"}"\n'
                          '[model]\nstem_channels = 8\nchannels = 16\nblocks = 1\n[run]\nsteps = 1\nimage_every = 0\n')
     return {"tmp": str(root), "photo": str(root / "photo.png"), "painting": str(root / "painting.png"),
             "tiny_png": str(root / "tiny8.png"), "huge_png": str(root / "huge.png"),
