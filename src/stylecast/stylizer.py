@@ -77,9 +77,9 @@ class Stylizer:
     def _image_code(self, path: Path) -> np.ndarray:
         """Instant code for an unseen painting: the style encoder on E's statistics of it."""
         if self._style_encoder is None:
-            from stylecast.models.style import ImageStyleEncoder
+            from stylecast.styling.encode import PaintingEncoder
 
-            self._style_encoder = ImageStyleEncoder(self.model_path)
+            self._style_encoder = PaintingEncoder(self.model_path)
         code: np.ndarray = self._style_encoder(path)
         return code
 

@@ -18,6 +18,7 @@ from PIL import Image
 from stylecast.data._sampling import check_shard, crop_resize_flip, randint, uniform
 from stylecast.errors import InputError
 from stylecast.runtime.media import IMAGE_EXTENSIONS, open_rgb, read_image
+from stylecast.styling.painting import resize_short_side
 
 # Area of a content crop as a fraction of the largest square that fits the image, and its aspect
 # ratio (width / height) before it is squashed to a square: the ranges of torchvision's
@@ -74,17 +75,7 @@ def _resize_keep_aspect(image: Image.Image, factor: float) -> Image.Image:
     return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
-def _resize_short_side(image: Image.Image, short_side: int) -> Image.Image:
-    width, height = image.size
-    if min(width, height) == short_side:
-        return image
-    factor = short_side / min(width, height)
-    # Round the longer side but pin the shorter one, so it is exactly short_side.
-    if width <= height:
-        size = (short_side, max(1, round(height * factor)))
-    else:
-        size = (max(1, round(width * factor)), short_side)
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+_resize_short_side = resize_short_side
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:

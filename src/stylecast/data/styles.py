@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from stylecast.data._sampling import crop_resize_flip, randint, uniform
-from stylecast.data.images import _resize_short_side, _to_chw_uint8
+from stylecast.data.images import _to_chw_uint8
 from stylecast.errors import InputError
-from stylecast.runtime.media import open_rgb
 from stylecast.styles import MIN_PAINTING_SIDE
+from stylecast.styling.painting import painting_at_scale, read_painting
 
 # Smaller images carry too little texture for Gram statistics at VGG's deeper layers (relu4_1 is
 # 1/8 of the input size) and upscaling them only invents blur.
@@ -48,14 +47,8 @@ class StyleImages:
         self.names: list[str] = [path.stem for path in self.paths]
         self._images: list[torch.Tensor] = []  # (3, h, w) uint8
         for path in self.paths:
-            image = open_rgb(path, draft_side=short_side)
-            if min(image.size) < MIN_STYLE_SIDE:
-                raise InputError(
-                    f"style image {str(path)!r} is only {image.size[0]}x{image.size[1]} pixels: "
-                    f"use one at least {MIN_STYLE_SIDE} pixels on each side (ideally {short_side} or more)"
-                )
-            resized = _resize_short_side(image, short_side)
-            self._images.append(_to_chw_uint8(np.array(resized, dtype=np.uint8)))
+            # The one preprocessing of a painting (stylecast.styling): the instant path sees these pixels too.
+            self._images.append(_to_chw_uint8(painting_at_scale(read_painting(path), short_side)))
 
     def __len__(self) -> int:
         return len(self._images)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -131,27 +129,3 @@ class StyleNet(nn.Module):
         codes = torch.where(use_encoder[:, None], encoder_codes, bank_codes)
         stylized, features = self.generator(frames, codes, return_features=True, knob=knob)
         return stylized, features, bank_codes, encoder_codes
-
-
-class ImageStyleEncoder:
-    """Painting file -> ``(1, code_dim)`` numpy code, with E and a model's style encoder."""
-
-    def __init__(self, model_path: str | Path | None = None, max_side: int = 512) -> None:
-        from stylecast.models.encoder import VGG19Features
-        from stylecast.models.io import load_stylenet
-
-        self.net, _ = load_stylenet(model_path)
-        self.vgg = VGG19Features()
-        self.max_side = max_side
-
-    @torch.no_grad()
-    def statistics(self, path: str | Path) -> torch.Tensor:
-        from stylecast.data import load_rgb, to_tensor
-
-        image = to_tensor(load_rgb(path, max_side=self.max_side))[None]
-        return style_statistics(self.vgg(image, STYLE_STAT_LAYERS))
-
-    @torch.no_grad()
-    def __call__(self, path: str | Path) -> np.ndarray:
-        code: np.ndarray = self.net.encoder(self.statistics(path)).numpy()
-        return code

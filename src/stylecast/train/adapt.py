@@ -35,13 +35,14 @@ from torch import nn
 
 from stylecast import losses as L
 from stylecast.data.images import ContentImages, _resize_short_side, _to_chw_uint8, list_images, load_rgb
-from stylecast.data.styles import MIN_STYLE_SIDE
 from stylecast.errors import InputError
 from stylecast.library import StyleLibrary, UserStyle
 from stylecast.modelfile import default_model_path, model_digest, read_metadata
 from stylecast.models.encoder import VGG19Features
 from stylecast.models.io import load_stylenet
 from stylecast.models.style import STYLE_STAT_LAYERS, style_statistics
+from stylecast.styling.encode import painting_tensor
+from stylecast.styling.painting import check_painting, read_painting
 from stylecast.train.precision import resolve_precision
 
 #: Content photos shipped for adaptation (see ``samples/CREDITS.md``).
@@ -64,8 +65,6 @@ EVAL_CROPS = 4
 RUNNING_DECAY = 0.8
 # Offsets are kept only when they lower the style loss on the fixed batch by at least this fraction.
 OFFSET_GAIN = 0.05
-# Largest painting side kept in memory; targets use a 256 px shorter side, the thumbnail 128 px.
-MAX_PAINTING_SIDE = 4096
 
 
 @dataclass
@@ -94,27 +93,8 @@ class AdaptResult:
         return self.code.size > self.instant_code.size
 
 
-def _check_painting(painting: np.ndarray, what: str) -> None:
-    if painting.dtype != np.uint8 or painting.ndim != 3 or painting.shape[2] != 3:
-        raise InputError(f"{what} must be an RGB image (uint8 (H, W, 3)), got {painting.dtype} {painting.shape}")
-    height, width = painting.shape[:2]
-    if min(height, width) < MIN_STYLE_SIDE:
-        raise InputError(f"{what} is only {width}x{height} pixels, too small to describe a style: give at least "
-                         f"{MIN_STYLE_SIDE}x{MIN_STYLE_SIDE}, ideally 512 px or more")
-
-
-def load_style_image(path: str | Path) -> np.ndarray:
-    """Read a painting for ``add-style``.
-
-    Returns:
-        ``uint8`` ``(H, W, 3)`` RGB, longer side at most ``MAX_PAINTING_SIDE``.
-
-    Raises:
-        InputError: missing or unreadable file, or shorter side under ``MIN_STYLE_SIDE`` (64) px.
-    """
-    image = load_rgb(path, max_side=MAX_PAINTING_SIDE)
-    _check_painting(image, f"style image {str(path)!r}")
-    return image
+#: Reading a painting for ``add-style``: the one reader of every entry point (``stylecast.styling``).
+load_style_image = read_painting
 
 
 class _PhotoCrops(ContentImages):
@@ -190,7 +170,7 @@ def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 
         ModelFileError: an unreadable model file.
     """
     started = time.monotonic()
-    _check_painting(painting, "the style image")
+    check_painting(painting, "the style image")
     precision = resolve_precision(precision, torch.device("cpu"))
     if not minutes > 0 or not math.isfinite(minutes):
         raise InputError(f"the time budget must be a positive number of minutes, not {minutes}")
@@ -221,8 +201,7 @@ def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 
 
     # 1) Instant code and 2) Gram targets, from the painting at the training scale, in float32 as
     # the trainer computes them.
-    style_image = _resize_short_side(Image.fromarray(painting), settings["style_size"])
-    style_tensor = _to_chw_uint8(np.array(style_image, dtype=np.uint8)).float().div_(255.0)[None]
+    style_tensor = painting_tensor(painting, settings["style_size"])
     with torch.no_grad():
         feats = vgg(style_tensor, sorted(set(style_layers) | set(STYLE_STAT_LAYERS)))
         instant = net.encoder(style_statistics(feats)).float()                 # (1, code_dim)

@@ -51,6 +51,7 @@ from stylecast.runtime.media import VideoInfo, probe_video, read_image
 from stylecast.runtime.pipeline import StyleRequest, stylize_video
 from stylecast.runtime.sinks import is_loopback
 from stylecast.styles import MIN_PAINTING_SIDE
+from stylecast.styling.painting import MAX_PAINTING_SIDE
 from stylecast.stylizer import Stylizer
 from stylecast.web.catalog import StyleCatalog, StyleEntry
 from stylecast.web.errors import (
@@ -262,10 +263,10 @@ class WebApp:
             painting = self._read_painting(received, shown)
         finally:
             received.unlink(missing_ok=True)
+        code = self._instant_code(painting)  # from the pixels uploaded, as the CLI reads the same file
         name = self.catalog.new_upload_name()
         try:
-            stored = self.catalog.store_painting(name, painting)
-            code = self._instant_code(stored)
+            self.catalog.store_painting(name, painting)
             return self.catalog.add_upload(name, code, shown)
         except BaseException:
             self.catalog.discard_painting(name)
@@ -287,7 +288,7 @@ class WebApp:
             raise TooLargeError(f"{shown!r} is {width}x{height} pixels: upload at most {MAX_PAINTING_PIXELS // 10**6} "
                                 "megapixels (2048 px a side is plenty)")
         try:
-            painting = read_image(path)
+            painting = read_image(path, max_side=MAX_PAINTING_SIDE)  # as styling.painting.read_painting
         except InputError as error:
             raise UnsupportedMediaError(str(error).replace(str(path), shown)) from error
         if min(painting.shape[:2]) < MIN_PAINTING_SIDE:
@@ -295,14 +296,14 @@ class WebApp:
                              f"describe a style: upload at least {MIN_PAINTING_SIDE} px a side, ideally 512")
         return painting
 
-    def _instant_code(self, painting: Path) -> np.ndarray:
+    def _instant_code(self, painting: np.ndarray) -> np.ndarray:
         # The style encoder directly rather than Stylizer.code(path): that parses its argument as a style
         # spec, and a data dir path holding ',' or ':' would read as a blend.
         with self._encoder_lock:
             if self._style_encoder is None:
-                from stylecast.models.style import ImageStyleEncoder  # torch is imported here, and only here
+                from stylecast.styling.encode import PaintingEncoder  # torch is imported here, and only here
 
-                self._style_encoder = ImageStyleEncoder(self.stylizer.model_path)
+                self._style_encoder = PaintingEncoder(self.stylizer.model_path)
             return np.asarray(self._style_encoder(painting), dtype=np.float32).reshape(1, -1)
 
     def create_adapt_job(self, body: AdaptIn) -> Job:
