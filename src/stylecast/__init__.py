@@ -1,9 +1,62 @@
 """stylecast: real-time video style transfer with a small GAN-trained, multi-style generator.
 
-Nothing heavy is imported here: ``import stylecast`` must stay fast and must not need torch.
+The public API, loaded on first use so that ``import stylecast`` stays fast and never needs torch::
+
+    from stylecast import Stylizer, load_model, list_styles, read_image, StylecastError
+
+    stylizer = load_model()                          # the shipped model on ONNX Runtime
+    print(list_styles())                             # its styles (and yours, from add-style)
+    out = stylizer.stylize(read_image("photo.jpg"), "starry_night:0.7,udnie:0.3", strength=0.9)
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from stylecast.errors import StylecastError
 
-__version__ = "0.1.0"
-__all__ = ["StylecastError", "__version__"]
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+
+    from stylecast.stylizer import Stylizer
+
+from stylecast._version import __version__
+
+__all__ = ["StylecastError", "Stylizer", "__version__", "list_styles", "load_model", "read_image"]
+
+
+def load_model(path: str | Path | None = None, backend: str = "onnx", precision: str = "fp32",
+               threads: int | None = None) -> Stylizer:
+    """A ``Stylizer`` for a model file (``None``: the shipped model), ready to stylize frames."""
+    from stylecast.stylizer import Stylizer
+
+    return Stylizer(path, backend, precision, threads)
+
+
+def list_styles(path: str | Path | None = None) -> list[str]:
+    """The names of a model's styles (``None``: the shipped model), then the user's styles made for it."""
+    from pathlib import Path
+
+    from stylecast.library import StyleLibrary
+    from stylecast.modelfile import default_model_path, model_digest, read_metadata
+
+    model = Path(path) if path is not None else default_model_path()
+    shipped = [str(style["name"]) for style in read_metadata(model)["styles"]]
+    return shipped + [style.name for style in StyleLibrary().list(model_digest(model))]
+
+
+def read_image(path: str | Path, max_side: int | None = None) -> np.ndarray:
+    """An image file as RGB ``uint8 (H, W, 3)``, EXIF orientation applied."""
+    from stylecast.runtime.media import read_image as read
+
+    return read(path, max_side)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Stylizer":
+        from stylecast.stylizer import Stylizer
+
+        return Stylizer
+    raise AttributeError(f"module 'stylecast' has no attribute {name!r}")

@@ -149,9 +149,9 @@ def cmd_stylize(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from stylecast.modelfile import default_model_path, model_digest
+    from stylecast.models.export import export_onnx, quantize_int8
     from stylecast.models.io import load_stylenet
     from stylecast.runtime.engine import calibration_frames
-    from stylecast.runtime.export import export_onnx, quantize_int8
 
     target = Path(args.output)
     if target.suffix.lower() != ".onnx":

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from stylecast.modelfile import model_digest
+from stylecast.models.export import export_onnx
 from stylecast.runtime.engine import exported_onnx, onnx_engine_for
-from stylecast.runtime.export import export_onnx
 
 
 @pytest.fixture()

@@ -11,12 +11,12 @@ import torch
 
 from stylecast.cli import main
 from stylecast.errors import StyleError
+from stylecast.models.export import export_onnx
 from stylecast.models.generator import GeneratorConfig
 from stylecast.models.io import load_stylenet, save_stylenet
 from stylecast.models.style import StyleInfo, StyleNet
 from stylecast.runtime import live
 from stylecast.runtime.control import handle_key
-from stylecast.runtime.export import export_onnx
 from stylecast.styles import set_knob, vector_width
 from stylecast.stylizer import Stylizer
 

@@ -45,8 +45,8 @@ def test_read_painting_refuses_what_no_entry_point_may_use(tmp_path: Path, paint
 
 def test_cli_web_upload_add_style_and_training_give_one_code(painting_file: Path, tmp_path: Path) -> None:
     from stylecast.data.styles import StyleImages
-    from stylecast.stylizer import Stylizer
     from stylecast.styling.encode import PaintingEncoder
+    from stylecast.stylizer import Stylizer
     from stylecast.train.adapt import adapt_style
     from stylecast.web.app import ServeSettings, WebApp
 

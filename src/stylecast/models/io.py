@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from stylecast import __version__
+from stylecast._version import __version__
 from stylecast.errors import ModelFileError
 from stylecast.modelfile import default_model_path, read_model_file, write_model_file
 from stylecast.models.generator import GeneratorConfig

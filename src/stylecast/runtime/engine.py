@@ -62,8 +62,8 @@ def exported_onnx(model: Path, digest: str) -> Path:
     if cached.is_file():
         return cached
     try:
+        from stylecast.models.export import export_onnx
         from stylecast.models.io import load_stylenet
-        from stylecast.runtime.export import export_onnx
     except ImportError as error:
         beside = model.with_suffix(".onnx")
         raise MissingDependencyError(
@@ -96,9 +96,9 @@ def onnx_engine_for(model: Path, threads: int | None = None) -> OnnxEngine:
 
 def calibration_frames() -> list[np.ndarray]:
     """Frames that calibrate int8 activation ranges: crops and scales of the shipped sample photo."""
-    from stylecast.data.images import load_rgb
+    from stylecast.runtime.media import read_image
 
-    photo = load_rgb(Path(__file__).resolve().parents[1] / "samples" / "cat.jpg")
+    photo = read_image(Path(__file__).resolve().parents[1] / "samples" / "cat.jpg")
     frames = [photo, photo[::-1], photo[:, ::-1], photo[50:250, 100:400], photo[::2, ::2]]
     return [np.ascontiguousarray(f)[None] for f in frames]
 
@@ -137,7 +137,7 @@ class OnnxEngine:
 
     def __call__(self, frames: np.ndarray, style: np.ndarray, strength: float = 1.0,
                  preserve_color: bool = False) -> np.ndarray:
-        from stylecast.runtime.export_inputs import finish, inference_inputs
+        from stylecast.runtime.postprocess import finish, inference_inputs
 
         feed = inference_inputs(frames, widen(np.asarray(style, dtype=np.float32).reshape(1, -1), self.width))
         return finish(frames, self.session.run(None, feed)[0], strength, preserve_color)
@@ -161,8 +161,8 @@ class TorchEngine:
             raise MissingDependencyError("the torch backend needs torch: install it with "
                                          "`pip install 'stylecast[train]' torch==2.13.0`, or use --backend onnx"
                                          ) from error
+        from stylecast.models.export import InferenceGraph
         from stylecast.models.io import load_stylenet
-        from stylecast.runtime.export import InferenceGraph
 
         if threads:
             torch.set_num_threads(threads)
@@ -193,7 +193,7 @@ class TorchEngine:
                                                     enabled=self.precision == "bf16"):
             out = self.graph(torch.from_numpy(np.require(frames, requirements=("C", "W"))).to(self.device),
                              torch.from_numpy(vector).to(self.device))
-        from stylecast.runtime.export_inputs import finish
+        from stylecast.runtime.postprocess import finish
 
         result: Any = finish(frames, out.cpu().numpy(), strength, preserve_color)
         return result

@@ -44,7 +44,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
-from stylecast import __version__
+from stylecast._version import __version__
 from stylecast.atomic import atomic_output
 from stylecast.errors import InputError, MissingDependencyError, StylecastError
 from stylecast.runtime.media import VideoInfo, probe_video, read_image

@@ -27,7 +27,7 @@ from torch import nn
 
 from stylecast.atomic import atomic_output
 from stylecast.models.generator import Generator
-from stylecast.runtime.export_inputs import inference_inputs
+from stylecast.runtime.postprocess import inference_inputs
 
 INPUT_NAMES = ["frames", "style"]
 OUTPUT_NAMES = ["stylized"]

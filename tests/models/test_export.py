@@ -8,12 +8,12 @@ import pytest
 import torch
 
 from stylecast.cli import main
+from stylecast.models.export import InferenceGraph, export_onnx
 from stylecast.models.generator import GeneratorConfig
 from stylecast.models.io import load_stylenet, save_stylenet
 from stylecast.models.style import StyleInfo, StyleNet
 from stylecast.runtime.engine import create_engine
-from stylecast.runtime.export import InferenceGraph, export_onnx
-from stylecast.runtime.export_inputs import finish, inference_inputs
+from stylecast.runtime.postprocess import finish, inference_inputs
 
 
 @pytest.fixture(scope="module", params=["project_first", "upsample_first"])
