@@ -166,5 +166,12 @@ def resolve_code(spec: str, names: Sequence[str], bank: np.ndarray,
             codes.append(widen(np.asarray(image_code(path), dtype=np.float32).reshape(1, -1), bank.shape[1]))
         else:
             codes.append(bank[index_of(names, name)][None].astype(np.float32))
-    weights = np.array([w for _, w in parts], dtype=np.float32)
-    return (weights[:, None] * np.concatenate(codes)).sum(axis=0, keepdims=True).astype(np.float32)
+    return blend([w for _, w in parts], np.concatenate(codes))
+
+
+def blend(weights: Sequence[float], vectors: np.ndarray) -> np.ndarray:
+    """The convex combination of style vectors ``(K, width)`` with ``K`` weights (normalised here):
+    ``(1, width)`` float32. G maps vectors affinely to its normalisation, so this blends the styles."""
+    w = np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    return (w[:, None] * np.asarray(vectors, dtype=np.float64)).sum(axis=0, keepdims=True).astype(np.float32)

@@ -79,13 +79,6 @@ class StyleEncoder(nn.Module):
         return self.net(stats.float())
 
 
-def blend_codes(codes: torch.Tensor, weights: Sequence[float]) -> torch.Tensor:
-    """Convex combination of codes ``(K, D)`` with ``K`` weights, returned as ``(1, D)``."""
-    w = torch.tensor(list(weights), dtype=codes.dtype, device=codes.device)
-    w = w / w.sum()
-    return (w[:, None] * codes).sum(dim=0, keepdim=True)
-
-
 class StyleNet(nn.Module):
     """G together with its style bank and style encoder: everything a model file holds.
 

@@ -28,7 +28,7 @@ from stylecast.atomic import atomic_output
 from stylecast.errors import StyleError
 from stylecast.library import StyleLibrary
 from stylecast.modelfile import model_digest
-from stylecast.styles import parse_blend, widen
+from stylecast.styles import blend, parse_blend, widen
 from stylecast.stylizer import Stylizer
 from stylecast.web.errors import NotFoundError
 
@@ -129,13 +129,11 @@ class StyleCatalog:
         if len(parts) > MAX_BLEND_PARTS:
             raise StyleError(f"a blend of {len(parts)} styles is too many: blend at most {MAX_BLEND_PARTS}")
         snapshot = self._snapshot
-        code = np.zeros((1, snapshot.bank.shape[1]), dtype=np.float32)
-        for name, weight in parts:
+        for name, _ in parts:
             if name not in snapshot.index:
                 known = ", ".join(e.name for e in snapshot.entries[:20])
                 raise StyleError(f"unknown style {name[:80]!r}: use a name that GET /api/styles lists ({known}, ...)")
-            code += weight * snapshot.bank[snapshot.index[name]]
-        return code
+        return blend([w for _, w in parts], snapshot.bank[[snapshot.index[name] for name, _ in parts]])
 
     def painting_path(self, name: str) -> Path:
         """The stored painting of the uploaded style ``name``."""
