@@ -276,3 +276,16 @@ def test_inconsistent_recipes_are_refused(tiny_overrides: list[str], tmp_path: P
                                           message: str) -> None:
     with pytest.raises(InputError, match=message):
         _trainer(tiny_overrides, tmp_path, extra)
+
+
+def test_resuming_another_architecture_names_the_tensor_not_torchs_dump(tiny_overrides: list[str],
+                                                                         tmp_path: Path) -> None:
+    _trainer(tiny_overrides, tmp_path / "small").save()
+    wider = _trainer(tiny_overrides, tmp_path / "wide", ["model.channels=48"])
+    with pytest.raises(InputError, match=r"checkpoint's net does not match .*has shape") as caught:
+        wider.resume(tmp_path / "small" / "checkpoint.pt")
+    assert "state_dict" not in str(caught.value) and "weights_only" not in str(caught.value)
+    (tmp_path / "pickle.pt").write_bytes(b"\x80\x04\x95garbage")
+    with pytest.raises(InputError, match="cannot be read as a stylecast checkpoint") as caught:
+        wider.resume(tmp_path / "pickle.pt")
+    assert "weights_only" not in str(caught.value)
