@@ -68,3 +68,17 @@ def test_cli_web_upload_add_style_and_training_give_one_code(painting_file: Path
     np.testing.assert_allclose(uploaded, cli, rtol=0, atol=1e-6)
     np.testing.assert_allclose(adapted, cli, rtol=0, atol=1e-5)
     np.testing.assert_allclose(trained, cli, rtol=0, atol=1e-5)
+
+
+def test_live_switches_to_a_painting_file_through_the_controls(painting_file: Path) -> None:
+    from stylecast.runtime import live
+    from stylecast.stylizer import Stylizer
+
+    stylizer = Stylizer()
+    controls = live.LiveControls(stylizer, "udnie", fade_seconds=0.0)
+    before = controls.settings(0.0).code
+    state = controls.update({"style": str(painting_file)})
+    assert state["style"] == str(painting_file)
+    after = controls.settings(1.0).code
+    np.testing.assert_allclose(after, stylizer.code(str(painting_file)), atol=1e-6)
+    assert np.abs(after - before).max() > 1e-3
