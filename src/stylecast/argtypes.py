@@ -67,3 +67,16 @@ def frame_size(text: str, flag: str) -> tuple[int, int]:
     if not (16 <= width <= 7680 and 16 <= height <= 4320):
         raise InputError(f"{flag} {text}: give a size between 16x16 and 7680x4320")
     return width - width % 2, height - height % 2
+
+
+def add_look_options(parser: argparse.ArgumentParser, style_required: bool) -> None:
+    """The options that set the look, shared by ``stylize`` and ``live``: style, strength, knob, colour."""
+    parser.add_argument("--style", required=style_required,
+                        help="style name, style image path, or blend like 'starry_night:0.7,great_wave:0.3'"
+                             + ("" if style_required else " (default: the model's first)"))
+    parser.add_argument("--strength", type=unit("1 is full style, 0 the original"), default=1.0,
+                        help="opacity over the original: 0 (the original) .. 1 (full style)")
+    parser.add_argument("--knob", type=unit("0.5 is the trained balance"), default=None,
+                        help="content vs style, trained into G: 0 keeps most of the picture, 1 most of the "
+                             "painting (default 0.5, the trained balance; models trained with the knob)")
+    parser.add_argument("--preserve-color", action="store_true", help="keep the original colours")

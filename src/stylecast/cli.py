@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from stylecast.argtypes import MAX_THREADS, OneLineParser, count, frame_size, number, unit
+from stylecast.argtypes import MAX_THREADS, OneLineParser, add_look_options, count, frame_size, number
 from stylecast.errors import InputError, MissingDependencyError, StylecastError
 
 
@@ -251,14 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     stylize = sub.add_parser("stylize", help="stylize images, folders, image sequences and videos (audio kept)")
     stylize.add_argument("input", help="an image, a video, a folder, or a sequence like 'frames/%%05d.png'")
     stylize.add_argument("-o", "--output", help="output file or folder (default: beside the input, *_stylized)")
-    stylize.add_argument("--style", required=True,
-                         help="style name, style image path, or blend like 'starry_night:0.7,great_wave:0.3'")
-    stylize.add_argument("--strength", type=unit("1 is full style, 0 the original"), default=1.0,
-                         help="0 (the original) .. 1 (full style)")
-    stylize.add_argument("--knob", type=unit("0.5 is the trained balance"), default=None,
-                         help="content vs style, trained into G: 0 keeps most of the photo, 1 most of the painting "
-                              "(default 0.5, the trained balance); --strength is an opacity on top")
-    stylize.add_argument("--preserve-color", action="store_true", help="keep the original colours")
+    add_look_options(stylize, style_required=True)
     stylize.add_argument("--max-side", type=count(16, 16384), help="downscale so the longer side is at most this")
     stylize.add_argument("--stabilize", action="store_true",
                          help="videos: blend each frame with the previous output moved along the optical flow "

@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from stylecast.argtypes import MAX_THREADS, count, frame_size, number, unit
+from stylecast.argtypes import MAX_THREADS, add_look_options, count, frame_size, number
 from stylecast.errors import InputError, StylecastError, StyleError
 
 # The CLI imports this module to register ``live``: numpy, OpenCV, FFmpeg and ONNX Runtime (a quarter
@@ -614,13 +614,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     live.add_argument("--sink", action="append", required=True,
                       help="window, a video file (.mp4 .mov .mkv), rtmp://HOST/APP/KEY, mjpeg://HOST:PORT "
                            "(browsers, OBS media source), virtualcam, or null; repeat for several")
-    live.add_argument("--style", help="style name, style image, or blend like 'a:0.7,b:0.3' (default: the first)")
-    live.add_argument("--strength", type=unit("1 is full style, 0 the original"), default=1.0,
-                      help="0 (the original) .. 1 (full style)")
-    live.add_argument("--knob", type=unit("0.5 is the trained balance"), default=None,
-                      help="content vs style, trained into G: 0 keeps most of the picture, 1 most of the painting "
-                           "(default 0.5); keys [ and ], or POST /state {\"knob\": 0.3}")
-    live.add_argument("--preserve-color", action="store_true", help="keep the original colours")
+    add_look_options(live, style_required=False)  # all four change live: keys, or POST /state
     live.add_argument("--stabilize", action="store_true",
                       help="reduce flicker: blend with the previous output moved along the optical flow")
     live.add_argument("--size", help="output size WxH (default: the source's); the picture is scaled to cover it")
