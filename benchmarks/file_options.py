@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from stylecast.io.reader import VideoReader
+from stylecast.io.writer import VideoWriter
 from stylecast.runtime.bench import make_clip
-from stylecast.runtime.media import VideoReader, VideoWriter
 from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_video
 from stylecast.stylizer import Stylizer
 

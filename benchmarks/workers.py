@@ -19,8 +19,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from stylecast.io.reader import VideoReader
 from stylecast.runtime.bench import make_clip
-from stylecast.runtime.media import VideoReader
 from stylecast.runtime.pipeline import StyleRequest, stylize_video
 from stylecast.stylizer import Stylizer
 

@@ -24,7 +24,9 @@ import av
 import cv2
 import numpy as np
 
-from stylecast.runtime.media import VideoWriter, probe_video, read_image
+from stylecast.io.images import read_image
+from stylecast.io.probe import probe_video
+from stylecast.io.writer import VideoWriter
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PHOTOS = REPO.parent / "shared" / "data" / "content" / "train" / "misc"

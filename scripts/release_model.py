@@ -16,9 +16,9 @@ from pathlib import Path
 from PIL import Image
 
 from stylecast.modelfile import model_digest, read_metadata
+from stylecast.models.export import export_onnx
 from stylecast.models.io import load_stylenet
 from stylecast.runtime.bench import precision_psnr
-from stylecast.models.export import export_onnx
 
 ZOO = Path(__file__).resolve().parents[1] / "src" / "stylecast" / "zoo"
 

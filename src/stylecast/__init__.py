@@ -49,7 +49,7 @@ def list_styles(path: str | Path | None = None) -> list[str]:
 
 def read_image(path: str | Path, max_side: int | None = None) -> np.ndarray:
     """An image file as RGB ``uint8 (H, W, 3)``, EXIF orientation applied."""
-    from stylecast.runtime.media import read_image as read
+    from stylecast.io.images import read_image as read
 
     return read(path, max_side)
 

@@ -111,7 +111,8 @@ def cmd_remove_style(args: argparse.Namespace) -> int:
 def cmd_stylize(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
-    from stylecast.runtime.media import DEFAULT_PRESET, X264_PRESETS, expand_inputs, is_video
+    from stylecast.io.paths import expand_inputs, is_video
+    from stylecast.io.writer import DEFAULT_PRESET, X264_PRESETS
     from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_image_file, stylize_video
     from stylecast.stylizer import Stylizer
 

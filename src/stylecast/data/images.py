@@ -17,7 +17,8 @@ from PIL import Image
 
 from stylecast.data._sampling import check_shard, crop_resize_flip, randint, uniform
 from stylecast.errors import InputError
-from stylecast.runtime.media import IMAGE_EXTENSIONS, open_rgb, read_image
+from stylecast.io.images import open_rgb, read_image
+from stylecast.io.paths import IMAGE_EXTENSIONS
 from stylecast.styling.painting import resize_short_side
 
 # Area of a content crop as a fraction of the largest square that fits the image, and its aspect
@@ -55,7 +56,7 @@ def list_images(folder: str | Path, recursive: bool = True) -> list[Path]:
 
 
 def load_rgb(path: str | Path, max_side: int | None = None) -> np.ndarray:
-    """Decode an image file to RGB ``uint8 (H, W, 3)``: ``stylecast.runtime.media.read_image``."""
+    """Decode an image file to RGB ``uint8 (H, W, 3)``: ``stylecast.io.images.read_image``."""
     return read_image(path, max_side)
 
 

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from stylecast.runtime.media import VideoReader, VideoWriter
+from stylecast.io.reader import VideoReader
+from stylecast.io.writer import VideoWriter
 from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_video
 from stylecast.stylizer import Stylizer
 
@@ -137,7 +138,8 @@ def run_bench(backends: Sequence[tuple[str, str, bool]], resolutions: Sequence[t
 
 def sample_frames(count: int = 12) -> list[np.ndarray]:
     """The sample set for precision checks: the shipped photos and frames spread through the sample clip."""
-    from stylecast.runtime.media import IMAGE_EXTENSIONS, read_image
+    from stylecast.io.images import read_image
+    from stylecast.io.paths import IMAGE_EXTENSIONS
 
     samples = Path(__file__).resolve().parents[1] / "samples"
     frames = [read_image(p) for p in sorted((samples / "photos").iterdir()) if p.suffix in IMAGE_EXTENSIONS]

@@ -96,7 +96,7 @@ def onnx_engine_for(model: Path, threads: int | None = None) -> OnnxEngine:
 
 def calibration_frames() -> list[np.ndarray]:
     """Frames that calibrate int8 activation ranges: crops and scales of the shipped sample photo."""
-    from stylecast.runtime.media import read_image
+    from stylecast.io.images import read_image
 
     photo = read_image(Path(__file__).resolve().parents[1] / "samples" / "cat.jpg")
     frames = [photo, photo[::-1], photo[:, ::-1], photo[50:250, 100:400], photo[::2, ::2]]

@@ -30,7 +30,9 @@ from typing import Any
 import numpy as np
 
 from stylecast.errors import InputError
-from stylecast.runtime.media import DEFAULT_PRESET, VideoReader, VideoWriter, read_image, write_image
+from stylecast.io.images import read_image, write_image
+from stylecast.io.reader import VideoReader
+from stylecast.io.writer import DEFAULT_PRESET, VideoWriter
 from stylecast.runtime.progress import Progress
 from stylecast.runtime.stabilize import FlowStabilizer
 from stylecast.stylizer import Stylizer
@@ -44,7 +46,7 @@ class StyleRequest:
     max_side: int | None = None
     stabilize: bool = False          # videos: blend each frame with the previous output along the flow
     crf: int = 18                    # videos: x264 quality, 0 (lossless) .. 51; 18 is visually lossless
-    preset: str = DEFAULT_PRESET     # videos: x264 speed preset (media.X264_PRESETS)
+    preset: str = DEFAULT_PRESET     # videos: x264 speed preset (io.writer.X264_PRESETS)
 
 
 @dataclass

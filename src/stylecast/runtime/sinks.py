@@ -31,8 +31,10 @@ import cv2
 import numpy as np
 
 from stylecast.errors import InputError, MissingDependencyError, StylecastError
+from stylecast.io.paths import WRITABLE_VIDEO_EXTENSIONS
+from stylecast.io.probe import describe_error
+from stylecast.io.writer import VideoWriter
 from stylecast.runtime.httpserve import BackgroundHTTPServer, ServerThread
-from stylecast.runtime.media import WRITABLE_VIDEO_EXTENSIONS, VideoWriter, _reason
 
 MJPEG_BOUNDARY = "stylecastframe"
 MJPEG_QUALITY = 80  # browsers and OBS decode it fast; 80 is where JPEG artefacts stop showing on stylized edges
@@ -76,7 +78,7 @@ class NullSink(Sink):
 
 
 class FileSink(Sink):
-    """H.264 in MP4 / MOV / MKV through :class:`~stylecast.runtime.media.VideoWriter`.
+    """H.264 in MP4 / MOV / MKV through :class:`~stylecast.io.writer.VideoWriter`.
 
     Frames are stamped with their capture time (milliseconds from the first), so the file plays back
     at the speed of life whatever was dropped. It is written under a temporary name and renamed on
@@ -139,7 +141,7 @@ class RtmpSink(Sink):
             container = av.open(self.url, "w", format="flv", timeout=(self.timeout, self.timeout),
                                 options={"flvflags": "no_duration_filesize"})
         except (av.error.FFmpegError, OSError) as error:
-            raise InputError(f"cannot stream to {self.url} ({_reason(error)}): check the server is running and "
+            raise InputError(f"cannot stream to {self.url} ({describe_error(error)}): check the server is running and "
                              "the address (rtmp://HOST[:PORT]/APP/KEY)") from error
         try:
             rate = Fraction(max(1, round(fps)))
@@ -153,7 +155,7 @@ class RtmpSink(Sink):
             container.start_encoding()  # connects and sends the header now: a wrong address fails here
         except (av.error.FFmpegError, OSError) as error:
             container.close()
-            raise InputError(f"cannot stream to {self.url} ({_reason(error)}): check the server is running and "
+            raise InputError(f"cannot stream to {self.url} ({describe_error(error)}): check the server is running and "
                              "the address (rtmp://HOST[:PORT]/APP/KEY)") from error
         except BaseException:
             container.close()
@@ -171,7 +173,7 @@ class RtmpSink(Sink):
         try:
             self._container.mux(self._stream.encode(frame))
         except (av.error.FFmpegError, OSError) as error:
-            raise SinkError(f"the RTMP stream to {self.url} broke ({_reason(error)}): check the server and the "
+            raise SinkError(f"the RTMP stream to {self.url} broke ({describe_error(error)}): check the server and the "
                             "network, then run again") from error
 
     def close(self, success: bool = True) -> None:

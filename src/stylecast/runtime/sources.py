@@ -35,12 +35,14 @@ import cv2
 import numpy as np
 
 from stylecast.errors import InputError, StylecastError
-from stylecast.runtime.media import VideoReader, _reason, is_video
+from stylecast.io.frames import source_range
+from stylecast.io.paths import is_video
+from stylecast.io.probe import describe_error
+from stylecast.io.reader import VideoReader
 
 # Schemes FFmpeg reads as live network streams.
 STREAM_SCHEMES: tuple[str, ...] = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "http://", "https://", "srt://",
                                    "udp://", "tcp://")
-_FULL_RANGE = 2  # AVCOL_RANGE_JPEG: MJPEG cameras and streams send full-range YUV
 _FIRST_RETRY_DELAY = 0.5
 _MAX_RETRY_DELAY = 5.0
 
@@ -286,7 +288,7 @@ class LiveSource:
                         handle = self._open()
                         self.reconnects += 1
                     except StylecastError as error:
-                        reason = _reason(error.__cause__) if error.__cause__ is not None else str(error)
+                        reason = describe_error(error.__cause__) if error.__cause__ is not None else str(error)
         except StylecastError as error:  # a file that turned out damaged: its own message says what to do
             self.error = error
         except Exception as error:  # noqa: BLE001 - turned into the run's error, raised in the main thread
@@ -313,7 +315,7 @@ class LiveSource:
 class FileSource(LiveSource):
     """A video file played at its own pace (its timestamps against the wall clock), like a camera.
 
-    Decoding reuses :class:`~stylecast.runtime.media.VideoReader` (rotation, variable frame rate,
+    Decoding reuses :class:`~stylecast.io.reader.VideoReader` (rotation, variable frame rate,
     damaged packets), so a file looks the same here as in ``stylecast stylize``.
     """
 
@@ -397,7 +399,7 @@ class StreamSource(LiveSource):
         try:
             container = av.open(self.url, options=options, timeout=(self.open_timeout, self.read_timeout))
         except (av.error.FFmpegError, OSError) as error:
-            raise InputError(f"cannot open {self.url} ({_reason(error)}): check the address and that the sender "
+            raise InputError(f"cannot open {self.url} ({describe_error(error)}): check the address and that the sender "
                              "is running") from error
         if not container.streams.video:
             container.close()
@@ -421,7 +423,7 @@ class StreamSource(LiveSource):
                 for frame in frames:
                     self._deliver(_frame_to_rgb(frame))
         except (av.error.FFmpegError, OSError) as error:
-            return _reason(error)
+            return describe_error(error)
         # A recording served over HTTP ends; a live stream that ends was stopped by its sender.
         return None if handle.duration else "the sender stopped the stream"
 
@@ -482,8 +484,7 @@ class CameraSource(LiveSource):
 
 
 def _frame_to_rgb(frame: Any) -> np.ndarray:
-    # Decoders flag full-range (JPEG) video with a field; swscale needs telling or blacks turn grey.
-    rgb = frame.reformat(format="rgb24", src_color_range="JPEG" if frame.color_range == _FULL_RANGE else None)
+    rgb = frame.reformat(format="rgb24", src_color_range=source_range(frame))
     image: np.ndarray = rgb.to_ndarray()
     return image
 

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from stylecast.errors import InputError
-from stylecast.runtime.media import read_image
+from stylecast.io.images import read_image
 from stylecast.styles import MIN_PAINTING_SIDE
 
 #: The shorter side of a painting in every shipped recipe (``data.style_size``).

@@ -47,7 +47,8 @@ from PIL import Image
 from stylecast._version import __version__
 from stylecast.atomic import atomic_output
 from stylecast.errors import InputError, MissingDependencyError, StylecastError
-from stylecast.runtime.media import VideoInfo, probe_video, read_image
+from stylecast.io.images import read_image
+from stylecast.io.probe import VideoInfo, probe_video
 from stylecast.runtime.pipeline import StyleRequest, stylize_video
 from stylecast.runtime.sinks import is_loopback
 from stylecast.styles import MIN_PAINTING_SIDE

@@ -1,0 +1,203 @@
+"""Encoding H.264 with the source's sound: :class:`VideoWriter`."""
+
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import av
+import av.error
+import numpy as np
+
+from stylecast.errors import InputError, StylecastError
+from stylecast.io.audio import AudioCarrier
+from stylecast.io.frames import BT709, LIMITED_RANGE
+from stylecast.io.images import check_rgb
+from stylecast.io.paths import WRITABLE_VIDEO_EXTENSIONS, make_folder, remove_quietly, temp_sibling
+from stylecast.io.probe import describe_error
+
+_MUXER_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+
+# --------------------------------------------------------------------------------------------------
+# Writing video
+
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+# At 640x480 on 2 cores, superfast against veryfast at CRF 18: 6% faster end to end, 0.3 dB lower PSNR, the
+# same file size (benchmarks/file_options.py; BENCHMARKS.md).
+DEFAULT_PRESET = "superfast"
+
+
+class VideoWriter:
+    """Encodes RGB frames to H.264 (libx264, ``yuv420p``) in an MP4 (or MOV / MKV, by suffix), with sound.
+
+    The file is written under a hidden temporary name in the output folder and renamed when
+    :meth:`close` succeeds; on an exception inside the ``with`` block (or ``close(success=False)``) the
+    temporary file is deleted and nothing is left. MP4 and MOV get their index at the front
+    (``+faststart``), so players and browsers can start before the whole file has arrived.
+
+    An odd ``width`` or ``height`` is cropped by 1 px (last column / row), since ``yuv420p`` needs
+    even sides; :attr:`width` and :attr:`height` are the written size.
+    """
+
+    def __init__(self, path: str | Path, width: int, height: int, time_base: Fraction, fps: float,
+                 audio_from: str | Path | None = None, crf: int = 18, preset: str = DEFAULT_PRESET) -> None:
+        """Open the output (under its temporary name) and, if asked, the sound to carry over.
+
+        Args:
+            path: the output file; its suffix picks the container (``WRITABLE_VIDEO_EXTENSIONS``).
+            width: width of the frames that will be written (before the even crop).
+            height: height of the frames that will be written (before the even crop).
+            time_base: the unit of the ``pts`` given to :meth:`write` (the reader's ``info.time_base``).
+            fps: average frame rate: the encoder's rate control, and the step for frames without ``pts``.
+            audio_from: a file whose first audio stream is carried over (copied or re-encoded to AAC);
+                ``None``, or a file without sound, gives a silent video.
+            crf: x264 constant rate factor, 0 (lossless) to 51; 18 is visually lossless.
+            preset: x264 speed preset, one of ``X264_PRESETS``.
+
+        Raises:
+            InputError: the suffix is not one stylecast writes, or the folder is not writable.
+        """
+        target = Path(path).expanduser()
+        suffix = target.suffix.lower()
+        if suffix not in _MUXER_BY_SUFFIX:
+            raise InputError(
+                f"cannot write video {str(target)!r}: unknown suffix {target.suffix!r}; end the name with "
+                f"{', '.join(WRITABLE_VIDEO_EXTENSIONS)}"
+            )
+        if width < 2 or height < 2:
+            raise ValueError(f"a video needs at least 2x2 pixels, got {width}x{height}")
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        if not 0 <= crf <= 51 or preset not in X264_PRESETS:
+            raise ValueError(f"crf must be 0..51 and preset one of {X264_PRESETS}, got {crf}, {preset!r}")
+        self.path = target
+        self.frame_size = (height, width)  # what write() accepts
+        self.width, self.height = width - width % 2, height - height % 2
+        self.time_base = Fraction(time_base)
+        self.fps = float(fps)
+        self.warnings: list[str] = []
+        self._frames = 0
+        self._last_pts: int | None = None
+        self._closed = False
+        self._audio: AudioCarrier | None = None
+        make_folder(target)
+        self._temp = temp_sibling(target)
+        muxer = _MUXER_BY_SUFFIX[suffix]
+        options = {"movflags": "+faststart"} if muxer in ("mp4", "mov") else {}
+        try:
+            self._container = av.open(str(self._temp), "w", format=muxer, options=options)
+        except (av.error.FFmpegError, OSError) as error:
+            remove_quietly(self._temp)
+            raise InputError(f"cannot write {str(target)!r} ({describe_error(error)}): choose a writable "
+                             "folder") from error
+        try:
+            self._video = self._add_video_stream(crf, preset)
+            if audio_from is not None:
+                self._audio = AudioCarrier.open(Path(audio_from), self._container, muxer)
+        except BaseException:
+            self._container.close()
+            remove_quietly(self._temp)
+            raise
+
+    def _add_video_stream(self, crf: int, preset: str) -> Any:
+        rate = Fraction(self.fps).limit_denominator(1001)  # 29.97 -> 30000/1001
+        stream = self._container.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": preset})
+        stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
+        stream.time_base = self.time_base
+        context = stream.codec_context
+        context.time_base = self.time_base
+        context.color_primaries = context.color_trc = context.colorspace = BT709
+        context.color_range = LIMITED_RANGE
+        return stream
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close(success=kind is None)
+
+    @property
+    def frames_written(self) -> int:
+        return self._frames
+
+    def write(self, image: np.ndarray, pts: int | None) -> None:
+        """Encode one frame.
+
+        Args:
+            image: ``uint8`` ``(H, W, 3)`` RGB with ``(H, W)`` the size given to the constructor.
+            pts: presentation time in ``time_base`` units (the reader's ``VideoFrame.pts``), or ``None``
+                to place the frame ``1 / fps`` after the previous one.
+        """
+        if self._closed:
+            raise RuntimeError(f"the writer of {str(self.path)!r} is closed")
+        check_rgb(image)
+        if image.shape[:2] != self.frame_size:
+            raise ValueError(f"expected a {self.frame_size[0]}x{self.frame_size[1]} (HxW) frame, got {image.shape[:2]}")
+        if image.shape[:2] != (self.height, self.width):
+            image = image[: self.height, : self.width]  # yuv420p needs even sides: drop 1 px, do not resample
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        step = max(1, round(1 / (self.fps * self.time_base)))
+        if pts is None:
+            pts = 0 if self._last_pts is None else self._last_pts + step
+        elif self._last_pts is not None and pts <= self._last_pts:
+            # x264 and the muxers refuse repeated or backward timestamps (broken files have them):
+            # nudge forward by one tick rather than fail a long job.
+            pts = self._last_pts + 1
+        frame.pts = pts
+        frame.time_base = self.time_base
+        self._mux(self._video.encode(frame))
+        self._last_pts = pts
+        self._frames += 1
+        if self._audio is not None:
+            # Interleave sound with picture as we go, so a player reading the file needs no big buffer.
+            self._audio.carry_until(float(pts * self.time_base), self.warnings)
+
+    def _mux(self, packets: Any) -> None:
+        try:
+            self._container.mux(packets)
+        except OSError as error:  # FFmpeg opens the file at the first packet: permissions, a full disk
+            raise InputError(f"cannot write {str(self.path)!r} ({describe_error(error)}): choose a writable folder "
+                             "with free space") from error
+
+    def close(self, success: bool = True) -> None:
+        """Finish the file and rename it into place, or (``success=False``) delete it; idempotent.
+
+        Raises:
+            StylecastError: ``success`` but no frame was written (nothing is left on disk).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if success:
+                if self._frames == 0:
+                    raise StylecastError(f"no frame was written to {str(self.path)!r}: nothing to save")
+                self._mux(self._video.encode(None))
+                if self._audio is not None:
+                    assert self._last_pts is not None
+                    video_end = float(self._last_pts * self.time_base) + 1.0 / self.fps
+                    self._audio.finish(video_end, self.warnings)
+            if success:
+                self._container.close()
+                os.replace(self._temp, self.path)
+        except BaseException:
+            success = False
+            raise
+        finally:
+            if self._audio is not None:
+                self._audio.close()
+            if not success:
+                try:
+                    self._container.close()
+                except (av.error.FFmpegError, OSError):
+                    pass  # the file is being discarded; the first error is the one that matters
+                remove_quietly(self._temp)
+
+
