@@ -16,7 +16,7 @@ from stylecast.models.generator import GeneratorConfig
 from stylecast.models.io import load_stylenet, save_stylenet
 from stylecast.models.style import StyleInfo, StyleNet
 from stylecast.runtime import live
-from stylecast.runtime.control import handle_key
+from stylecast.runtime.live.control import handle_key
 from stylecast.styles import set_knob, vector_width
 from stylecast.stylizer import Stylizer
 

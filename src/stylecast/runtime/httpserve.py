@@ -1,8 +1,11 @@
-"""A small threaded HTTP server on its own daemon thread, shared by the MJPEG sink and the control endpoint."""
+"""A small threaded HTTP server on its own daemon thread (the MJPEG sink, the control endpoint), and the
+network helpers they and the web app share: addresses, loopback, Host headers."""
 
 from __future__ import annotations
 
 import http.server
+import ipaddress
+import socket
 import socketserver
 import threading
 from typing import Any
@@ -68,3 +71,51 @@ class ServerThread:
             server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
+
+
+def parse_host_port(text: str, what: str, example: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    """``HOST:PORT``, ``[V6]:PORT``, ``:PORT`` or ``PORT`` (loopback) as ``(host, port)``.
+
+    Raises:
+        InputError: no port, or one outside 0..65535 (0 asks the system for a free port).
+    """
+    text = text.strip().rstrip("/")
+    if text.startswith("["):
+        host, _, port_text = text[1:].partition("]")
+        port_text = port_text.lstrip(":")
+    elif ":" in text:
+        host, _, port_text = text.rpartition(":")
+    else:
+        host, port_text = "", text
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise InputError(f"{what} needs HOST:PORT, e.g. {example}") from None
+    if not 0 <= port <= 65535:
+        raise InputError(f"{what}: port {port} is outside 0..65535; e.g. {example}")
+    return host or default_host, port
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+        except OSError:
+            return False
+
+
+#: Host names a loopback-bound server answers to: never a DNS name, which a page can point anywhere.
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def host_name(host_header: str) -> str:
+    """``"[::1]:8000"`` -> ``"::1"``, ``"localhost:8000"`` -> ``"localhost"`` (lowercase)."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host

@@ -49,8 +49,8 @@ from stylecast.atomic import atomic_output
 from stylecast.errors import InputError, MissingDependencyError, StylecastError
 from stylecast.io.images import read_image
 from stylecast.io.probe import VideoInfo, probe_video
+from stylecast.runtime.httpserve import is_loopback
 from stylecast.runtime.pipeline import StyleRequest, stylize_video
-from stylecast.runtime.sinks import is_loopback
 from stylecast.styles import MIN_PAINTING_SIDE
 from stylecast.styling.painting import MAX_PAINTING_SIDE
 from stylecast.stylizer import Stylizer

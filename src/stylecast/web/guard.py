@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from stylecast.runtime.control import LOOPBACK_NAMES, host_name
+from stylecast.runtime.httpserve import LOOPBACK_NAMES, host_name
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -26,8 +26,14 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from stylecast.errors import StylecastError
-from stylecast.runtime.httpserve import BackgroundHTTPServer, ServerThread
-from stylecast.runtime.sinks import is_loopback, parse_host_port
+from stylecast.runtime.httpserve import (
+    LOOPBACK_NAMES,
+    BackgroundHTTPServer,
+    ServerThread,
+    host_name,
+    is_loopback,
+    parse_host_port,
+)
 
 MAX_BODY_BYTES = 64 * 1024  # a state update is a few dozen bytes: anything big is a mistake or abuse
 STRENGTH_STEP = 0.1
@@ -95,18 +101,6 @@ def handle_key(key: str, controls: Controllable) -> str | None:
     elif key == "s":
         controls.update({"stabilize": not state["stabilize"]})
     return None
-
-
-#: Host names a loopback-bound server answers to: never a DNS name, which a page can point anywhere.
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-
-
-def host_name(host_header: str) -> str:
-    """``"[::1]:8000"`` -> ``"::1"``, ``"localhost:8000"`` -> ``"localhost"`` (lowercase)."""
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
 class _ControlHTTPServer(BackgroundHTTPServer):

@@ -16,9 +16,7 @@ Nothing here imports torch.
 from __future__ import annotations
 
 import http.server
-import ipaddress
 import os
-import socket
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -34,7 +32,7 @@ from stylecast.errors import InputError, MissingDependencyError, StylecastError
 from stylecast.io.paths import WRITABLE_VIDEO_EXTENSIONS
 from stylecast.io.probe import describe_error
 from stylecast.io.writer import VideoWriter
-from stylecast.runtime.httpserve import BackgroundHTTPServer, ServerThread
+from stylecast.runtime.httpserve import BackgroundHTTPServer, ServerThread, parse_host_port
 
 MJPEG_BOUNDARY = "stylecastframe"
 MJPEG_QUALITY = 80  # browsers and OBS decode it fast; 80 is where JPEG artefacts stop showing on stylized edges
@@ -439,42 +437,6 @@ class WindowSink(Sink):
         if pygame is not None:
             pygame.display.quit()
             pygame.quit()
-
-
-def parse_host_port(text: str, what: str, example: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
-    """``HOST:PORT``, ``[V6]:PORT``, ``:PORT`` or ``PORT`` (loopback) as ``(host, port)``.
-
-    Raises:
-        InputError: no port, or one outside 0..65535 (0 asks the system for a free port).
-    """
-    text = text.strip().rstrip("/")
-    if text.startswith("["):
-        host, _, port_text = text[1:].partition("]")
-        port_text = port_text.lstrip(":")
-    elif ":" in text:
-        host, _, port_text = text.rpartition(":")
-    else:
-        host, port_text = "", text
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise InputError(f"{what} needs HOST:PORT, e.g. {example}") from None
-    if not 0 <= port <= 65535:
-        raise InputError(f"{what}: port {port} is outside 0..65535; e.g. {example}")
-    return host or default_host, port
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        try:
-            return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
-        except OSError:
-            return False
 
 
 def parse_sink(spec: str) -> Sink:

@@ -1,0 +1,256 @@
+"""``stylecast live`` on the command line: its options, signals, reporting, and ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from stylecast.argtypes import MAX_THREADS, add_look_options, count, frame_size, number
+from stylecast.errors import InputError
+from stylecast.runtime.live.controls import LiveControls
+from stylecast.runtime.live.governor import ResolutionGovernor, even_side
+from stylecast.runtime.live.pipeline import LivePipeline, SinkWorker, format_ms
+from stylecast.runtime.live.stats import LiveStats
+
+# The CLI imports this module to register ``live``: numpy, OpenCV, FFmpeg and ONNX Runtime (a quarter
+# of a second) are imported where they are first used, so other subcommands do not pay for them.
+if TYPE_CHECKING:
+
+    from stylecast.runtime.live.sinks import WindowSink
+    from stylecast.runtime.live.sources import CapturedFrame, LiveSource
+    from stylecast.stylizer import Stylizer
+
+CROSSFADE_SECONDS = 0.5
+# Sizes the engine may work at, as fractions of the output size (--target-fps). Few and fixed: ONNX
+# Runtime plans memory per input shape, and each new shape costs a slow first run.
+SCALE_LADDER: tuple[float, ...] = (1.0, 0.85, 0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25)
+MIN_PROCESSING_SIDE = 64
+FIRST_FRAME_TIMEOUT = 15.0  # a stream's open timeout plus its first keyframe
+STALL_TIMEOUT = 20.0  # no frame and no reconnect attempt for this long: the source hangs in its driver
+
+
+
+
+# Command line
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> ``(640, 480)``, each side even (what H.264 and the streaming sinks need)."""
+    return frame_size(text, "--size")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``live`` on the ``stylecast`` command's subparsers; returns its parser."""
+    live = subparsers.add_parser(
+        "live", help="stylize a camera, stream or file in real time to windows, files and streams",
+        description="Stylize live video. Stop with Ctrl-C (files are finished properly).")
+    live.add_argument("--source", required=True,
+                      help="camera index (0) or device (/dev/video0), rtsp:// rtmp:// http(s):// srt:// URL, "
+                           "or a video file")
+    live.add_argument("--sink", action="append", required=True,
+                      help="window, a video file (.mp4 .mov .mkv), rtmp://HOST/APP/KEY, mjpeg://HOST:PORT "
+                           "(browsers, OBS media source), virtualcam, or null; repeat for several")
+    add_look_options(live, style_required=False)  # all four change live: keys, or POST /state
+    live.add_argument("--stabilize", action="store_true",
+                      help="reduce flicker: blend with the previous output moved along the optical flow")
+    live.add_argument("--size", help="output size WxH (default: the source's); the picture is scaled to cover it")
+    live.add_argument("--target-fps", type=number(0.1, 1000),
+                      help="lower the working resolution when behind this rate, raise it when there is room")
+    live.add_argument("--loop", action="store_true", help="play a file source again when it ends")
+    live.add_argument("--control", metavar="[HOST:]PORT",
+                      help="serve GET/POST /state for live control (loopback unless a host is given)")
+    live.add_argument("--reconnect", type=count(0, 1000), default=3,
+                      help="times to reopen a lost camera or stream before giving up (default 3)")
+    live.add_argument("--duration", type=number(0, 10**7), help="stop after this many seconds")
+    live.add_argument("--stats-interval", type=number(0.05, 3600), default=1.0, help="seconds between stats lines")
+    live.add_argument("--model", help="model file (default: the shipped model)")
+    live.add_argument("--threads", type=count(1, MAX_THREADS), help="inference threads (default: all cores)")
+    live.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
+    live.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16 with --backend torch")
+    live.add_argument("--compile", action="store_true",
+                      help="with --backend torch: compile G for the stream's size before it starts (~30 s once); "
+                           "the fastest path on a CPU, for a fixed working size (not with --target-fps)")
+    live.add_argument("--json", action="store_true", help="print stats as JSON lines on stdout")
+    live.set_defaults(func=run)
+    return live
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C and SIGTERM set ``stop`` (a clean end); a second Ctrl-C raises KeyboardInterrupt at once.
+
+    Signal handlers can only be set from the main thread; elsewhere (an embedding program) the caller
+    owns the signals and stops the run through ``stop``.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class _Reporter:
+    """Stats lines: JSON on stdout with ``--json``, else one status line on stderr."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.tty = sys.stderr.isatty()
+        self._last_text = 0.0
+
+    def event(self, data: dict[str, Any]) -> None:
+        if self.as_json:
+            print(json.dumps(data), flush=True)
+
+    def __call__(self, snapshot: dict[str, Any]) -> None:
+        if self.as_json:
+            self.event({"event": "stats", **snapshot})
+            return
+        now = time.monotonic()
+        if not self.tty and now - self._last_text < 5.0:
+            return  # a log file gets a line every 5 s, not a screenful
+        self._last_text = now
+        latency = snapshot["latency_ms"]
+        line = (f"in {snapshot['fps_in']:.1f} fps | out {snapshot['fps_out']:.1f} fps | dropped {snapshot['dropped']}"
+                f" | latency p50 {format_ms(latency['p50'])} p95 {format_ms(latency['p95'])}"
+                f" | {snapshot['processing_size']}")
+        sys.stderr.write(line.ljust(78) + ("\r" if self.tty else "\n"))
+        sys.stderr.flush()
+
+
+def run(args: argparse.Namespace, *, stop: threading.Event | None = None, stylizer: Stylizer | None = None) -> int:
+    """Run ``stylecast live`` until stopped; 0 after a clean stop or the end of a file.
+
+    Args:
+        args: the parsed ``live`` arguments.
+        stop: set it (from another thread) to end the run cleanly; one is made if not given.
+        stylizer: an engine to use instead of loading ``args.model`` (embedding, tests).
+
+    Raises:
+        StylecastError: bad arguments (before anything opens), or a lost source or failed sink (after
+            every sink was closed properly).
+    """
+    from stylecast.runtime.live.control import ControlServer
+    from stylecast.runtime.live.sinks import WindowSink, parse_sink
+    from stylecast.runtime.live.sources import open_source
+    from stylecast.stylizer import Stylizer
+
+    stop = stop or threading.Event()
+    size = parse_size(args.size) if args.size else None
+    if args.stats_interval <= 0:
+        raise InputError(f"--stats-interval {args.stats_interval} must be positive")
+    if args.duration is not None and args.duration <= 0:
+        raise InputError(f"--duration {args.duration} must be a positive number of seconds")
+    if args.compile and args.target_fps:
+        raise InputError("--compile builds G for one frame size, and --target-fps changes the size as it goes: "
+                         "use one of them (fix the size with --size)")
+    sinks = [parse_sink(spec) for spec in args.sink]  # checks every argument before opening anything
+    for index, sink in enumerate(sinks):
+        if any(other.name == sink.name for other in sinks[:index]):
+            sink.name = f"{sink.name} #{index + 1}"  # stats are kept by name
+    if sum(isinstance(sink, WindowSink) for sink in sinks) > 1:
+        raise InputError("--sink window is given twice: one window shows the stream")
+    source = open_source(args.source, size, loop=args.loop, reconnect=args.reconnect)
+    if stylizer is None:
+        stylizer = Stylizer(args.model, args.backend, args.precision, args.threads, args.compile)
+    controls = LiveControls(stylizer, args.style or stylizer.styles[0], args.strength, args.preserve_color,
+                            args.stabilize, knob=args.knob)
+    reporter = _Reporter(args.json)
+    stats = LiveStats(source)
+    error: BaseException | None = None
+    with _stop_on_signals(stop):
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(source)
+            first = _first_frame(source, stop)
+            if first is None:
+                if source.error is not None:
+                    raise source.error
+                return 0  # stopped before anything arrived
+            output_size = size or (even_side(first.image.shape[1]), even_side(first.image.shape[0]))
+            if args.compile:
+                import numpy as np
+
+                # Compile now, not on a live frame: a 30 s stall mid-stream would read as a hang. Frames
+                # that arrive meanwhile are dropped (and counted); the stream starts from a fresh one.
+                if not args.json:
+                    print(f"stylecast live: compiling G for {output_size[0]}x{output_size[1]} (once, ~30 s)",
+                          file=sys.stderr)
+                code = controls.settings(time.monotonic()).code
+                stylizer.stylize(np.zeros((output_size[1], output_size[0], 3), np.uint8), code)
+                first = source.read(timeout=0.5) or first
+            workers: list[SinkWorker] = []
+            windows: list[WindowSink] = []
+            for sink in sinks:
+                sink.open(*output_size, source.nominal_fps)
+                if isinstance(sink, WindowSink):
+                    windows.append(sink)
+                    stack.callback(sink.close)
+                else:
+                    worker = SinkWorker(sink, stats)
+                    stack.callback(worker.close)
+                    worker.start()
+                    workers.append(worker)
+            server = None
+            if args.control:
+                server = stack.enter_context(ControlServer(args.control, controls, stats.snapshot))
+            reporter.event({"event": "start", "source": source.description,
+                            "sinks": [sink.describe() for sink in sinks],
+                            "control": server.url if server else None,
+                            "size": f"{output_size[0]}x{output_size[1]}", "engine": stylizer.engine.name})
+            if not args.json:
+                where = ", ".join(sink.describe() for sink in sinks)
+                control = f" | controls: {server.url}" if server else ""
+                print(f"stylecast live: {source.description} -> {where}{control} | Ctrl-C stops", file=sys.stderr)
+            pipeline = LivePipeline(stylizer, source, workers, windows, controls,
+                                    ResolutionGovernor(*output_size, args.target_fps), stats, output_size, stop,
+                                    args.duration, args.stats_interval, reporter)
+            reason = pipeline.run(first)
+            error = pipeline.error
+        # Everything is closed here: files are renamed into place, streams ended, devices released.
+        closing = next((worker.close_error for worker in workers if worker.close_error is not None), None)
+        if error is None and closing is not None:
+            error, reason = closing, "sink failed"
+        summary = {"event": "end", "reason": reason, **stats.summary(), **controls.state()}
+    if args.json:
+        reporter.event(summary)
+    else:
+        if reporter.tty:
+            sys.stderr.write("\n")
+        latency = summary["latency_ms"]
+        print(f"stylecast live: {reason}: {summary['frames_in']} frames in, {summary['frames_out']} stylized, "
+              f"{summary['dropped']} dropped; latency p50 {format_ms(latency['p50'])}, p95 {format_ms(latency['p95'])}")
+    if error is not None:
+        raise error
+    return 0
+
+
+def _first_frame(source: LiveSource, stop: threading.Event) -> CapturedFrame | None:
+    """The first frame (it tells the output size), or None if the source ended or ``stop`` was set."""
+    deadline = time.monotonic() + FIRST_FRAME_TIMEOUT
+    while not stop.is_set() and time.monotonic() < deadline:
+        frame = source.read(timeout=0.1)
+        if frame is not None:
+            return frame
+        if source.finished:
+            if source.error is None:
+                raise InputError(f"{source.description} ended before its first frame: check it plays")
+            return None
+    if stop.is_set():
+        return None
+    raise InputError(f"{source.description} sent no frame in {FIRST_FRAME_TIMEOUT:.0f} s: check that it is running")

@@ -1,0 +1,98 @@
+"""``--target-fps``: the working size the engine picks from a ladder of sizes of the output."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from stylecast.errors import InputError
+
+# The CLI imports this module to register ``live``: numpy, OpenCV, FFmpeg and ONNX Runtime (a quarter
+# of a second) are imported where they are first used, so other subcommands do not pay for them.
+if TYPE_CHECKING:
+
+    pass
+
+CROSSFADE_SECONDS = 0.5
+# Sizes the engine may work at, as fractions of the output size (--target-fps). Few and fixed: ONNX
+# Runtime plans memory per input shape, and each new shape costs a slow first run.
+SCALE_LADDER: tuple[float, ...] = (1.0, 0.85, 0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25)
+MIN_PROCESSING_SIDE = 64
+FIRST_FRAME_TIMEOUT = 15.0  # a stream's open timeout plus its first keyframe
+STALL_TIMEOUT = 20.0  # no frame and no reconnect attempt for this long: the source hangs in its driver
+
+
+
+
+# Processing size (--target-fps)
+
+
+def even_side(side: float) -> int:
+    rounded = int(round(side))
+    return max(2, rounded - rounded % 2)
+
+
+class ResolutionGovernor:
+    """Chooses the engine's working size from :data:`SCALE_LADDER` to meet ``target_fps`` (see module docs).
+
+    Args:
+        width, height: the output size (rung 0).
+        target_fps: frames per second to sustain; ``None`` keeps the full size.
+        min_side: no rung goes below this many pixels on the shorter side.
+    """
+
+    def __init__(self, width: int, height: int, target_fps: float | None, min_side: int = MIN_PROCESSING_SIDE,
+                 ladder: Sequence[float] = SCALE_LADDER) -> None:
+        if target_fps is not None and not target_fps > 0:
+            raise InputError(f"--target-fps {target_fps} must be a positive number of frames per second")
+        self.width, self.height = width, height
+        self.target_fps = target_fps
+        self.rungs = [r for r in ladder if min(width, height) * r >= min_side] or [1.0]
+        self.rung = 0
+        self._average: float | None = None
+        self._samples = 0
+        self._changed_at = -math.inf
+        self._blocked_until: dict[int, float] = {}
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` the engine works at now."""
+        if self.rung == 0:
+            return self.width, self.height
+        scale = self.rungs[self.rung]
+        return even_side(self.width * scale), even_side(self.height * scale)
+
+    def observe(self, seconds: float, now: float) -> bool:
+        """Record the time one frame took at the current size; True when the size changed."""
+        if self.target_fps is None:
+            return False
+        self._samples += 1
+        if self._samples == 1:
+            return False  # the first run at a new size pays ONNX Runtime's set-up, not the size's cost
+        self._average = seconds if self._average is None else 0.7 * self._average + 0.3 * seconds
+        if self._samples < 4 or now - self._changed_at < 0.5:
+            return False
+        budget = 1.0 / self.target_fps
+        current = self.rungs[self.rung]
+        last = len(self.rungs) - 1
+        if self._average > 1.05 * budget and self.rung < last:
+            rung = self.rung + 1
+            # Time scales with pixels: jump to the largest rung predicted to fit, not one step at a time.
+            while rung < last and self._average * (self.rungs[rung] / current) ** 2 > 0.9 * budget:
+                rung += 1
+            self._blocked_until[self.rung] = now + 10.0
+            return self._move(rung, now)
+        if self.rung > 0 and now >= self._blocked_until.get(self.rung - 1, -math.inf):
+            if self._average * (self.rungs[self.rung - 1] / current) ** 2 < 0.8 * budget:
+                return self._move(self.rung - 1, now)
+        return False
+
+    def _move(self, rung: int, now: float) -> bool:
+        self.rung = rung
+        self._average = None
+        self._samples = 0
+        self._changed_at = now
+        return True
+
+

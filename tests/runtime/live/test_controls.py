@@ -1,0 +1,97 @@
+"""Live controls: the style crossfade, window keys, the working-size governor, the stabiliser."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from stylecast.errors import InputError, StylecastError
+from stylecast.runtime import live
+from stylecast.runtime.live.control import handle_key
+from stylecast.runtime.stabilize import FlowStabilizer
+from stylecast.stylizer import Stylizer
+
+
+def test_crossfade_is_smooth_and_restarts_from_where_it_is() -> None:
+    start, end, other = np.zeros((1, 4), np.float32), np.ones((1, 4), np.float32), np.full((1, 4), 3.0, np.float32)
+    fader = live.StyleFader(start, seconds=0.5)
+    fader.set(end, now=10.0)
+    samples = [float(fader.code(10.0 + t)[0, 0]) for t in np.arange(0.0, 0.61, 0.01)]
+    assert samples[0] == 0.0 and samples[-1] == 1.0
+    assert all(b >= a for a, b in zip(samples, samples[1:], strict=False))  # monotonic
+    assert max(b - a for a, b in zip(samples, samples[1:], strict=False)) < 0.04  # no jump between frames
+    assert fader.fading(10.3) and not fader.fading(10.6)
+    middle = fader.code(10.25)
+    fader.set(other, now=10.25)  # a new style mid-fade starts from the picture on screen
+    np.testing.assert_allclose(fader.code(10.25), middle)
+    np.testing.assert_allclose(fader.code(11.0), other)
+
+
+def test_governor_finds_a_size_that_meets_the_target_and_comes_back() -> None:
+    governor = live.ResolutionGovernor(640, 480, target_fps=20)
+    load = {"cost": 1.0}  # seconds per megapixel
+
+    def frame_time() -> float:
+        width, height = governor.size
+        return load["cost"] * 0.15 * width * height / (640 * 480)  # 150 ms at full size when cost is 1
+
+    now = 0.0
+    for _ in range(200):
+        now += 0.05
+        governor.observe(frame_time(), now)
+    assert frame_time() <= 1 / 20 * 1.05 and governor.size[0] >= 320  # fast enough, not smaller than needed
+    load["cost"] = 0.2  # the machine got faster (another job ended): the size comes back up
+    for _ in range(600):
+        now += 0.05
+        governor.observe(frame_time(), now)
+    assert governor.size == (640, 480)
+    assert live.ResolutionGovernor(640, 480, target_fps=None).size == (640, 480)
+
+
+def test_stabilizer_calms_flicker_and_follows_motion() -> None:
+    rng = np.random.default_rng(0)
+    scene = cv2.resize(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), (160, 120), interpolation=cv2.INTER_CUBIC)
+    stylized = cv2.GaussianBlur(scene, (5, 5), 0)
+    stabilizer = FlowStabilizer(blend=0.6)
+    raw, calmed = [], []
+    for _ in range(12):
+        flicker = np.clip(stylized.astype(int) + rng.normal(0, 12, stylized.shape), 0, 255).astype(np.uint8)
+        raw.append(flicker)
+        calmed.append(stabilizer(scene, flicker))
+    assert stabilizer.last_reliable > 0.9  # a still scene: the flow is reliable everywhere
+    raw_change = np.mean([np.abs(b.astype(int) - a).mean() for a, b in zip(raw[4:], raw[5:], strict=False)])
+    calm_change = np.mean([np.abs(b.astype(int) - a).mean() for a, b in zip(calmed[4:], calmed[5:], strict=False)])
+    assert calm_change < 0.7 * raw_change
+
+    stabilizer.reset()
+    stabilizer(scene, stylized)
+    moved_scene, moved_stylized = np.roll(scene, 3, axis=1), np.roll(stylized, 3, axis=1)
+    out = stabilizer(moved_scene, moved_stylized)
+    inner = (slice(10, -10), slice(10, -10))
+    # The previous output was moved with the picture: blending it in does not smear the edges.
+    assert np.abs(out[inner].astype(int) - moved_stylized[inner]).mean() < 4
+    assert stabilizer(np.zeros((60, 80, 3), np.uint8), np.zeros((60, 80, 3), np.uint8)).shape == (60, 80, 3)
+
+
+def test_keys_change_the_controls(stylizer: Stylizer) -> None:
+    controls = live.LiveControls(stylizer, "alpha")
+    assert handle_key("n", controls) is None and controls.state()["style"] == "beta"
+    handle_key("right", controls)
+    assert controls.state()["style"] == "alpha"  # wraps around
+    handle_key("2", controls)
+    assert controls.state()["style"] == "beta"
+    handle_key("-", controls)
+    handle_key("down", controls)
+    assert controls.state()["strength"] == pytest.approx(0.8)
+    handle_key("+", controls)
+    assert controls.state()["strength"] == pytest.approx(0.9)
+    handle_key("s", controls)
+    handle_key("c", controls)
+    assert controls.state()["stabilize"] and controls.state()["preserve_color"]
+    assert [handle_key(k, controls) for k in ("o", "h", "q", "escape")] == ["overlay", "help", "quit", "quit"]
+    with pytest.raises(StylecastError):
+        controls.update({"strength": 2})
+    with pytest.raises(InputError):
+        controls.update({"stabilize": "yes"})
+    assert controls.state()["strength"] == pytest.approx(0.9)  # a bad request changed nothing
