@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from stylecast.cli import live as live_command
 from stylecast.runtime import live
 from stylecast.runtime.bench import make_clip
 from stylecast.stylizer import Stylizer
@@ -57,7 +58,7 @@ def run_live(stylizer: Stylizer, clip: Path, seconds: float, sink: str, target_f
              stop: threading.Event | None = None, stabilize: bool = False) -> dict[str, Any]:
     """One live run of ``clip`` for ``seconds``; its ``end`` summary and last stats line."""
     parser = argparse.ArgumentParser()
-    live.add_parser(parser.add_subparsers())
+    live_command.add_parser(parser.add_subparsers())
     argv = ["live", "--source", str(clip), "--loop", "--sink", sink, "--duration", str(seconds), "--json"]
     if target_fps:
         argv += ["--target-fps", str(target_fps)]

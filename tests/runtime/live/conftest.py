@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stylecast.runtime import live
+from stylecast.cli import live as live_command
 from stylecast.runtime.live.sinks import MJPEG_BOUNDARY
 from stylecast.stylizer import Stylizer
 from tests.runtime.conftest import gradient_frame
@@ -34,7 +34,7 @@ def stylizer(model: str) -> Stylizer:
 
 def live_args(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="stylecast")
-    live.add_parser(parser.add_subparsers(dest="command", required=True))
+    live_command.add_parser(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(["live", *argv])
 
 
@@ -183,7 +183,7 @@ def send_request(port: int, method: str, body: Any, content_type: str = "applica
 
 LIVE_CHILD = """
 import argparse, sys
-from stylecast.runtime import live
+from stylecast.cli import live
 parser = argparse.ArgumentParser(prog="stylecast")
 live.add_parser(parser.add_subparsers(dest="command", required=True))
 args = parser.parse_args(sys.argv[1:])

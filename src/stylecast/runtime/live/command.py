@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from stylecast.argtypes import MAX_THREADS, add_look_options, count, frame_size, number
+from stylecast.argtypes import frame_size
 from stylecast.errors import InputError
 from stylecast.runtime.live.controls import LiveControls
 from stylecast.runtime.live.governor import ResolutionGovernor, even_side
@@ -44,42 +44,6 @@ STALL_TIMEOUT = 20.0  # no frame and no reconnect attempt for this long: the sou
 def parse_size(text: str) -> tuple[int, int]:
     """``"640x480"`` -> ``(640, 480)``, each side even (what H.264 and the streaming sinks need)."""
     return frame_size(text, "--size")
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``live`` on the ``stylecast`` command's subparsers; returns its parser."""
-    live = subparsers.add_parser(
-        "live", help="stylize a camera, stream or file in real time to windows, files and streams",
-        description="Stylize live video. Stop with Ctrl-C (files are finished properly).")
-    live.add_argument("--source", required=True,
-                      help="camera index (0) or device (/dev/video0), rtsp:// rtmp:// http(s):// srt:// URL, "
-                           "or a video file")
-    live.add_argument("--sink", action="append", required=True,
-                      help="window, a video file (.mp4 .mov .mkv), rtmp://HOST/APP/KEY, mjpeg://HOST:PORT "
-                           "(browsers, OBS media source), virtualcam, or null; repeat for several")
-    add_look_options(live, style_required=False)  # all four change live: keys, or POST /state
-    live.add_argument("--stabilize", action="store_true",
-                      help="reduce flicker: blend with the previous output moved along the optical flow")
-    live.add_argument("--size", help="output size WxH (default: the source's); the picture is scaled to cover it")
-    live.add_argument("--target-fps", type=number(0.1, 1000),
-                      help="lower the working resolution when behind this rate, raise it when there is room")
-    live.add_argument("--loop", action="store_true", help="play a file source again when it ends")
-    live.add_argument("--control", metavar="[HOST:]PORT",
-                      help="serve GET/POST /state for live control (loopback unless a host is given)")
-    live.add_argument("--reconnect", type=count(0, 1000), default=3,
-                      help="times to reopen a lost camera or stream before giving up (default 3)")
-    live.add_argument("--duration", type=number(0, 10**7), help="stop after this many seconds")
-    live.add_argument("--stats-interval", type=number(0.05, 3600), default=1.0, help="seconds between stats lines")
-    live.add_argument("--model", help="model file (default: the shipped model)")
-    live.add_argument("--threads", type=count(1, MAX_THREADS), help="inference threads (default: all cores)")
-    live.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
-    live.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16 with --backend torch")
-    live.add_argument("--compile", action="store_true",
-                      help="with --backend torch: compile G for the stream's size before it starts (~30 s once); "
-                           "the fastest path on a CPU, for a fixed working size (not with --target-fps)")
-    live.add_argument("--json", action="store_true", help="print stats as JSON lines on stdout")
-    live.set_defaults(func=run)
-    return live
 
 
 @contextlib.contextmanager
