@@ -29,7 +29,8 @@ def _model(path: Path, seed: int, bank_seed: int = 0) -> Path:
     tensors = {"generator.stem.weight": rng.normal(size=(8, 3, 3, 3)).astype(np.float32),
                "generator.modulation.weight": rng.normal(size=(40, CODE_DIM)).astype(np.float32),
                "bank": np.random.default_rng(bank_seed).normal(size=(2, CODE_DIM)).astype(np.float32)}
-    return write_model_file(path, tensors, {"styles": [{"name": "alpha"}, {"name": "beta"}]})
+    generator = {"stem_channels": 8, "channels": 16, "blocks": 1, "block_kernel": 3, "code_dim": CODE_DIM}
+    return write_model_file(path, tensors, {"styles": [{"name": "alpha"}, {"name": "beta"}], "generator": generator})
 
 
 def _painting(height: int = 96, width: int = 160) -> np.ndarray:

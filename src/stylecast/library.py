@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from stylecast.errors import StylecastError, StyleError
+from stylecast.fs import home_dir
 from stylecast.styles import widen
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
@@ -53,12 +54,7 @@ def library_dir() -> Path:
 
     ``STYLECAST_HOME`` exists for tests, portable installs and users whose data dir is read-only.
     """
-    home = os.environ.get("STYLECAST_HOME")
-    if home:
-        return Path(home).expanduser() / "styles"
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("stylecast")) / "styles"
+    return home_dir() / "styles"
 
 
 @dataclass

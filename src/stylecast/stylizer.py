@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from stylecast.errors import ModelFileError, StyleError
+from stylecast.fs import has_train_extra
 from stylecast.library import StyleLibrary
 from stylecast.modelfile import check_finite, default_model_path, model_digest, read_metadata
 from stylecast.runtime.engine import Engine, create_engine
@@ -85,7 +86,7 @@ class Stylizer:
 
     def code(self, spec: str) -> np.ndarray:
         """The ``(1, width)`` style vector of a name, a style image, or a blend of them."""
-        image_code = self._image_code if _torch_available() else None
+        image_code = self._image_code if has_train_extra() else None
         try:
             return resolve_code(spec, self.styles, self.bank, image_code)
         except StyleError:
@@ -138,9 +139,3 @@ class Stylizer:
         frames = image[None] if image.ndim == 3 else image
         out = self.engine(frames, code, strength, preserve_color)
         return out[0] if image.ndim == 3 else out
-
-
-def _torch_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("torch") is not None

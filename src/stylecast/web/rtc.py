@@ -24,7 +24,6 @@ import gc
 import json
 import logging
 import secrets
-import statistics
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -40,6 +39,7 @@ from aiortc.mediastreams import MediaStreamError
 from pydantic import ValidationError
 
 from stylecast.errors import InputError, StylecastError, StyleError
+from stylecast.runtime.live.stats import latency_percentiles
 from stylecast.styles import DEFAULT_KNOB, check_knob, set_knob
 from stylecast.stylizer import Stylizer
 from stylecast.web.catalog import StyleCatalog
@@ -78,7 +78,7 @@ def working_size(width: int, height: int, max_side: int) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class LiveControls:
+class SessionControls:
     """One session's controls; replaced whole, so the inference thread always reads a consistent set."""
 
     style: str
@@ -88,7 +88,7 @@ class LiveControls:
     knob: float | None = None  # the trained content-vs-style knob; None for a model without one
 
 
-class LiveStats:
+class SessionStats:
     """Counters and recent timings of one session (written on the event loop, read anywhere)."""
 
     def __init__(self) -> None:
@@ -109,9 +109,9 @@ class LiveStats:
         now = time.monotonic()
         recent = [t for t in self._out_times if now - t <= FPS_WINDOW_S]
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
-        latencies = sorted(self._latencies)
-        latency = ({"p50": round(1000 * statistics.median(latencies), 1),
-                    "p95": round(1000 * latencies[int(0.95 * (len(latencies) - 1))], 1)} if latencies else None)
+        # The same percentiles as `stylecast live` reports (linear interpolation between ranks).
+        percentiles = latency_percentiles(list(self._latencies))
+        latency = {"p50": percentiles["p50"], "p95": percentiles["p95"]} if self._latencies else None
         return {"frames_in": self.frames_in, "frames_out": self.frames_out, "dropped": self.dropped,
                 "fps": round(fps, 1), "latency_ms": latency, "size": self.size}
 
@@ -175,11 +175,11 @@ class StylizedTrack(MediaStreamTrack):
 class LiveSession:
     """One browser (or script) connection: its peer connection, controls, stats and tracks."""
 
-    def __init__(self, hub: LiveHub, peer_id: str, controls: LiveControls) -> None:
+    def __init__(self, hub: LiveHub, peer_id: str, controls: SessionControls) -> None:
         self.hub = hub
         self.peer_id = peer_id
         self.controls = controls
-        self.stats = LiveStats()
+        self.stats = SessionStats()
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no STUN: the page and server are near
         self.output: StylizedTrack | None = None
         self.channel: RTCDataChannel | None = None
@@ -213,7 +213,7 @@ class LiveSession:
         if fields.style is not None:
             code = self.hub.catalog.resolve(fields.style)
             style = fields.style
-        self.controls = LiveControls(style=style, code=self.hub.with_knob(code, knob),
+        self.controls = SessionControls(style=style, code=self.hub.with_knob(code, knob),
                                      strength=current.strength if fields.strength is None else fields.strength,
                                      preserve_color=current.preserve_color if fields.preserve_color is None
                                      else fields.preserve_color, knob=knob)
@@ -371,7 +371,7 @@ class LiveHub:
                                     "later (the server's --max-peers sets the number)")
         style = controls.style or self.catalog.names[0]
         knob = self.check_knob(controls.knob)
-        initial = LiveControls(style=style, code=self.with_knob(self.catalog.resolve(style), knob),
+        initial = SessionControls(style=style, code=self.with_knob(self.catalog.resolve(style), knob),
                                strength=1.0 if controls.strength is None else controls.strength,
                                preserve_color=bool(controls.preserve_color), knob=knob)
         peer_id = secrets.token_hex(12)

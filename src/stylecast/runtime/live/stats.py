@@ -83,7 +83,7 @@ class LiveStats:
                 "frames_out": self.processed,
                 "dropped": self.source.dropped,
                 "sink_dropped": dict(self.sink_dropped),
-                "latency_ms": _percentiles(recent),
+                "latency_ms": latency_percentiles(recent),
                 "engine_ms": round(self.engine_ms, 2),
                 "processing_size": f"{self.processing_size[0]}x{self.processing_size[1]}",
                 "reconnects": self.source.reconnects,
@@ -102,12 +102,12 @@ class LiveStats:
                 "delivered": dict(self.delivered),
                 "fps_in": round(self.source.captured / seconds, 2),
                 "fps_out": round(self.processed / seconds, 2),
-                "latency_ms": _percentiles(list(self._all)),
+                "latency_ms": latency_percentiles(list(self._all)),
                 "reconnects": self.source.reconnects,
             }
 
 
-def _percentiles(latencies: Sequence[float]) -> dict[str, float | None]:
+def latency_percentiles(latencies: Sequence[float]) -> dict[str, float | None]:
     """p50, p95 and max of ``latencies`` (seconds) in milliseconds; ``None`` for no samples."""
     if not latencies:
         return {"p50": None, "p95": None, "max": None}
