@@ -1,19 +1,9 @@
 """``stylecast serve``: the ASGI app (FastAPI) behind the page, and the REST API that scripts use too.
 
 The page (``static/``) is a client of the API like any script; FastAPI documents the API at
-``/openapi.json`` and ``/docs``. One :class:`WebApp` holds what the routes share: the one Stylizer
-(ONNX Runtime), the style catalog, the job store and its single worker, and the live sessions.
-
-Data dir (``--data-dir``, default ``<user data dir>/stylecast/web``)::
-
-    jobs.sqlite3                the jobs and their state
-    uploads/<job id>            an uploaded video, until its job is done
-    outputs/<job id>.mp4        a stylized video, until its job is deleted
-    paintings/upload-<hex>.*    uploaded paintings with their instant codes
-    incoming/                   uploads being received
-
-Every stored file is named by the server (ids it chose); a client's file name is only ever shown
-back, cleaned, and used for the download's suggested name.
+``/openapi.json`` and ``/docs``. The routes (``routes.py``) share one ``WebApp`` (``service.py``, which
+also describes the data dir); this module builds the app around them (the guard, error answers, the
+page) and serves it.
 """
 
 from __future__ import annotations

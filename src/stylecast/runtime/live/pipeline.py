@@ -12,8 +12,6 @@ from stylecast.runtime.live.controls import LiveControls
 from stylecast.runtime.live.governor import ResolutionGovernor
 from stylecast.runtime.live.stats import LiveStats
 
-# The CLI imports this module to register ``live``: numpy, OpenCV, FFmpeg and ONNX Runtime (a quarter
-# of a second) are imported where they are first used, so other subcommands do not pay for them.
 if TYPE_CHECKING:
     import numpy as np
 
@@ -21,15 +19,7 @@ if TYPE_CHECKING:
     from stylecast.runtime.live.sources import CapturedFrame, LiveSource
     from stylecast.stylizer import Stylizer
 
-CROSSFADE_SECONDS = 0.5
-# Sizes the engine may work at, as fractions of the output size (--target-fps). Few and fixed: ONNX
-# Runtime plans memory per input shape, and each new shape costs a slow first run.
-SCALE_LADDER: tuple[float, ...] = (1.0, 0.85, 0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25)
-MIN_PROCESSING_SIDE = 64
-FIRST_FRAME_TIMEOUT = 15.0  # a stream's open timeout plus its first keyframe
 STALL_TIMEOUT = 20.0  # no frame and no reconnect attempt for this long: the source hangs in its driver
-
-
 
 
 # Sinks in their own threads
