@@ -16,6 +16,7 @@ from stylecast.styling.painting import painting_at_scale, painting_scale, read_p
 def painting_tensor(painting: np.ndarray, short_side: int) -> torch.Tensor:
     """``(1, 3, h, w)`` float32 in [0, 1]: the painting at the training scale, as E takes it."""
     scaled = painting_at_scale(painting, short_side)
+    scaled = np.require(scaled, requirements=["C", "W"])  # torch wants writable memory (copied only if needed)
     return torch.from_numpy(scaled).permute(2, 0, 1).float().div_(255.0)[None].contiguous()
 
 
