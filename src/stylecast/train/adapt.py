@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,23 +39,15 @@ from stylecast.library import StyleLibrary, UserStyle
 from stylecast.modelfile import default_model_path, model_digest, read_metadata
 from stylecast.models.encoder import VGG19Features
 from stylecast.models.io import load_stylenet
-from stylecast.models.style import STYLE_STAT_LAYERS, style_statistics
+from stylecast.models.style import STYLE_STAT_LAYERS, StyleNet, style_statistics
 from stylecast.styling.encode import painting_tensor
-from stylecast.styling.painting import check_painting, read_painting
-from stylecast.train.precision import resolve_precision
+from stylecast.styling.painting import check_painting, painting_scale, read_painting
+from stylecast.train.objective import PerceptualObjective
+from stylecast.train.precision import autocast, resolve_precision
 
 #: Content photos shipped for adaptation (see ``samples/CREDITS.md``).
 SAMPLE_PHOTOS_DIR = Path(__file__).resolve().parents[1] / "samples" / "photos"
 
-# Fallbacks when a model file does not record its training losses: the zoo recipe's weights
-# (configs/zoo.toml, meta["training"]["loss"] of the shipped model).
-DEFAULT_CONTENT_WEIGHT = 1e-5
-DEFAULT_STYLE_WEIGHT = 1e-4
-DEFAULT_TV_WEIGHT = 10.0
-DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
-DEFAULT_CONTENT_LAYER = "relu4_1"
-# The zoo computes Gram targets with the painting's shorter side at data.style_size = 256.
-DEFAULT_STYLE_SIZE = 256
 # Training crops 256 px from photos held at a 320 px shorter side; keep that scale ratio.
 CROP_TO_PHOTO = 256 / 320
 # Crops of the fixed batch on which the instant and the adapted code are compared at the end.
@@ -114,26 +105,6 @@ class _PhotoCrops(ContentImages):
                              "shipped sample photos")
 
 
-def _loss_settings(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The training recipe's loss weights, layers and style size, with the zoo's as fallbacks."""
-    training = meta.get("training") or {}
-    loss = training.get("loss") or {}
-    data = training.get("data") or {}
-    layers = list(loss.get("style_layers") or DEFAULT_STYLE_LAYERS)
-    layer_weights = list(loss.get("style_layer_weights") or [1.0] * len(layers))
-    if len(layer_weights) != len(layers):
-        layer_weights = [1.0] * len(layers)
-    return {
-        "content_weight": float(loss.get("content_weight", DEFAULT_CONTENT_WEIGHT)),
-        "style_weight": float(loss.get("style_weight", DEFAULT_STYLE_WEIGHT)),
-        "tv_weight": float(loss.get("tv_weight", DEFAULT_TV_WEIGHT)),
-        "style_layers": layers,
-        "style_layer_weights": dict(zip(layers, map(float, layer_weights), strict=True)),
-        "content_layer": str(loss.get("content_layer", DEFAULT_CONTENT_LAYER)),
-        "style_size": int(data.get("style_size", DEFAULT_STYLE_SIZE)),
-    }
-
-
 def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 10.0, max_steps: int | None = None,
                 photos: Sequence[np.ndarray] | None = None, size: int = 192, batch: int = 2, lr: float = 0.05,
                 offset_lr: float | None = 0.01, content_weight: float | None = None, style_weight: float | None = None,
@@ -178,88 +149,91 @@ def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 
             or (offset_lr is not None and not offset_lr > 0)):
         raise InputError(f"bad adaptation settings (size={size}, batch={batch}, max_steps={max_steps}, lr={lr}): "
                          "need size >= 32, batch >= 1, max_steps >= 0, lr > 0")
-    budget = minutes * 60.0
     if photos is None:
         photos = [load_rgb(path) for path in list_images(SAMPLE_PHOTOS_DIR)]
     crops = _PhotoCrops(photos, short_side=max(size, round(size / CROP_TO_PHOTO)))
-
     net, meta = load_stylenet(model_path)
     net.requires_grad_(False)
     net.eval()
-    generator = net.generator
-    settings = _loss_settings(meta)
-    weights = {
-        "content": settings["content_weight"] if content_weight is None else content_weight,
-        "style": settings["style_weight"] if style_weight is None else style_weight,
-        "tv": settings["tv_weight"] if tv_weight is None else tv_weight,
-    }
-    style_layers: list[str] = settings["style_layers"]
-    layer_weights: dict[str, float] = settings["style_layer_weights"]
-    content_layer: str = settings["content_layer"]
-    output_layers = sorted(set(style_layers) | {content_layer})
-    vgg = VGG19Features()
-
-    # 1) Instant code and 2) Gram targets, from the painting at the training scale, in float32 as
-    # the trainer computes them.
-    style_tensor = painting_tensor(painting, settings["style_size"])
-    with torch.no_grad():
-        feats = vgg(style_tensor, sorted(set(style_layers) | set(STYLE_STAT_LAYERS)))
-        instant = net.encoder(style_statistics(feats)).float()                 # (1, code_dim)
-        target_grams = {layer: L.gram_matrix(feats[layer]) for layer in style_layers}  # (1, C, C)
-    del feats
-
-    def autocast() -> AbstractContextManager[Any]:
-        return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
-
-    def losses(code: torch.Tensor, frames: torch.Tensor, offsets: torch.Tensor | None = None
-               ) -> dict[str, torch.Tensor]:
-        with autocast():
-            out = generator(frames, code, offsets=offsets)
-            assert isinstance(out, torch.Tensor)
-            out = out.float()
-            out_feats = vgg(out, output_layers)
-            with torch.no_grad():
-                content_target = vgg(frames, [content_layer])[content_layer]
-            return {"content": L.content_loss(out_feats[content_layer], content_target),
-                    "style": L.style_loss(out_feats, target_grams, layer_weights),
-                    "tv": L.total_variation(out)}
-
+    recipe = PerceptualObjective.from_recipe((meta.get("training") or {}).get("loss") or {})
+    objective = PerceptualObjective(recipe.content_layers, recipe.style_layers,
+                                    recipe.content_weight if content_weight is None else content_weight,
+                                    recipe.style_weight if style_weight is None else style_weight,
+                                    recipe.tv_weight if tv_weight is None else tv_weight)
+    problem = _Problem(net, VGG19Features(), objective, painting, painting_scale(meta), precision)
     # A fixed batch (its own seed) on which the instant and the adapted code are compared fairly.
     eval_frames = crops.sample(EVAL_CROPS, size, torch.Generator().manual_seed(seed + 1))
-
-    def eval_style_loss(code: torch.Tensor, offsets: torch.Tensor | None = None) -> float:
-        with torch.no_grad():
-            return float(losses(code, eval_frames, offsets)["style"])
-
     eval_started = time.monotonic()
-    loss_start = eval_style_loss(instant)
+    loss_start = problem.style_loss(problem.instant, eval_frames)
     eval_seconds = time.monotonic() - eval_started
+    deadline = started + minutes * 60.0 - 2 * eval_seconds  # the final comparison must fit in the budget
+    best_code, best_offsets, steps = _optimise(problem, crops, size, batch, lr, offset_lr, max_steps, seed,
+                                               deadline, on_step)
+    chosen, loss_end = problem.instant, loss_start
+    if steps:
+        candidate, candidate_loss = best_code, problem.style_loss(best_code, eval_frames)
+        if offset_lr is not None:
+            with_offsets = problem.style_loss(best_code, eval_frames, best_offsets)
+            if with_offsets < (1.0 - OFFSET_GAIN) * candidate_loss:  # the offsets must pay, or they go
+                candidate, candidate_loss = torch.cat([best_code, best_offsets], dim=1), with_offsets
+        if candidate_loss < loss_start:  # adapting must pay on the fixed batch, or the instant code stays
+            chosen, loss_end = candidate, candidate_loss
+    return AdaptResult(code=chosen[0].numpy().astype(np.float32),
+                       instant_code=problem.instant[0].numpy().astype(np.float32), steps=steps,
+                       seconds=time.monotonic() - started, style_loss_start=loss_start, style_loss_end=loss_end)
 
-    # 3) Optimise the code and the offsets (or the code alone).
-    code = nn.Parameter(instant.clone())
-    offsets = nn.Parameter(torch.zeros(1, generator.offset_dim))
+
+class _Problem:
+    """What adaptation optimises against: G (frozen), E, the model's own perceptual objective and the
+    painting's Gram targets, with the style encoder's instant code as the starting point."""
+
+    def __init__(self, net: StyleNet, vgg: VGG19Features, objective: PerceptualObjective, painting: np.ndarray,
+                 scale: int, precision: str) -> None:
+        self.generator, self.vgg, self.objective, self.precision = net.generator, vgg, objective, precision
+        # The instant code and the Gram targets from the painting at the training scale, in float32 as
+        # the trainer computes them (stylecast.styling: the one preprocessing).
+        with torch.no_grad():
+            feats = vgg(painting_tensor(painting, scale), sorted(set(objective.style_layers) | set(STYLE_STAT_LAYERS)))
+            self.instant = net.encoder(style_statistics(feats)).float()                          # (1, code_dim)
+            self.target_grams = {layer: L.gram_matrix(feats[layer]) for layer in objective.style_layers}
+
+    def terms(self, code: torch.Tensor, frames: torch.Tensor, offsets: torch.Tensor | None = None
+              ) -> dict[str, torch.Tensor]:
+        with autocast(self.precision, torch.device("cpu")):
+            out = self.generator(frames, code, offsets=offsets)
+            assert isinstance(out, torch.Tensor)
+            return self.objective.terms(self.vgg, out.float(), frames, self.target_grams)
+
+    def style_loss(self, code: torch.Tensor, frames: torch.Tensor, offsets: torch.Tensor | None = None) -> float:
+        with torch.no_grad():
+            return float(self.terms(code, frames, offsets)["style"])
+
+
+def _optimise(problem: _Problem, crops: _PhotoCrops, size: int, batch: int, lr: float, offset_lr: float | None,
+              max_steps: int | None, seed: int, deadline: float, on_step: Callable[[int, float], None] | None
+              ) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Adam on the code (and the offsets, unless ``offset_lr`` is None) until ``deadline`` (monotonic) or
+    ``max_steps``; the code and offsets with the lowest running style loss, and the steps taken."""
+    code = nn.Parameter(problem.instant.clone())
+    offsets = nn.Parameter(torch.zeros(1, problem.generator.offset_dim))
     groups: list[dict[str, Any]] = [{"params": [code], "lr": lr}]
     if offset_lr is not None:
         groups.append({"params": [offsets], "lr": offset_lr})
     optimizer = torch.optim.Adam(groups)
     rng = torch.Generator().manual_seed(seed)
-    best_code, best_offsets, best_running = instant.clone(), torch.zeros_like(offsets), math.inf
+    best_code, best_offsets, best_running = problem.instant.clone(), torch.zeros_like(offsets), math.inf
     running: float | None = None
     step = 0
     loop_started = time.monotonic()
     while max_steps is None or step < max_steps:
-        elapsed = time.monotonic() - started
         per_step = (time.monotonic() - loop_started) / step if step else 0.0
-        # Stop while the next step and the final comparison still fit in the budget.
-        if elapsed + per_step + 2 * eval_seconds > budget:
+        if time.monotonic() + per_step > deadline:  # stop while the next step still fits
             break
         frames = crops.sample(batch, size, rng)
         before, offsets_before = code.detach().clone(), offsets.detach().clone()
-        terms = losses(code, frames, offsets if offset_lr is not None else None)
-        total = (weights["content"] * terms["content"] + weights["style"] * terms["style"]
-                 + weights["tv"] * terms["tv"])
+        terms = problem.terms(code, frames, offsets if offset_lr is not None else None)
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        problem.objective.total(terms).backward()
         optimizer.step()
         step += 1
         style_value = float(terms["style"].detach())
@@ -269,20 +243,7 @@ def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 
             best_running, best_code, best_offsets = running, before, offsets_before
         if on_step is not None:
             on_step(step, running)
-
-    loss_end = loss_start
-    chosen = instant
-    if step:
-        candidate, candidate_loss = best_code, eval_style_loss(best_code)
-        if offset_lr is not None:
-            with_offsets = eval_style_loss(best_code, best_offsets)
-            if with_offsets < (1.0 - OFFSET_GAIN) * candidate_loss:  # the offsets must pay, or they go
-                candidate, candidate_loss = torch.cat([best_code, best_offsets], dim=1), with_offsets
-        if candidate_loss < loss_start:  # adapting must pay on the fixed batch, or the instant code stays
-            chosen, loss_end = candidate, candidate_loss
-    return AdaptResult(code=chosen[0].numpy().astype(np.float32), instant_code=instant[0].numpy().astype(np.float32),
-                       steps=step, seconds=time.monotonic() - started, style_loss_start=loss_start,
-                       style_loss_end=loss_end)
+    return best_code, best_offsets, step
 
 
 @dataclass

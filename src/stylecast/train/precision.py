@@ -8,6 +8,8 @@ GEMM, and a zoo training step took over 10 s instead of about 1 s in fp32 (seven
 from __future__ import annotations
 
 import sys
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
 import torch
 
@@ -43,3 +45,8 @@ def resolve_precision(requested: str, device: torch.device, setting: str = "prec
         sys.stderr.write(f"stylecast: warning: this {device.type.upper()} has no native bf16, so bf16 autocast is "
                          f"emulated and many times slower; set {setting} to auto or fp32\n")
     return requested
+
+
+def autocast(precision: str, device: torch.device) -> AbstractContextManager[Any]:
+    """The autocast context for a resolved ``precision`` (``"bf16"``: bf16 autocast; else none)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()

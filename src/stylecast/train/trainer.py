@@ -14,12 +14,13 @@ run replays exactly the batches an uninterrupted run would have seen.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import sys
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ from stylecast.models.style import STYLE_STAT_LAYERS, StyleInfo, StyleNet, style
 from stylecast.train.checkpoint import load_checkpoint, save_checkpoint
 from stylecast.train.config import TrainConfig
 from stylecast.train.distributed import DistInfo, pick_device
-from stylecast.train.precision import resolve_precision
+from stylecast.train.objective import PerceptualObjective
+from stylecast.train.precision import autocast, resolve_precision
 
 STYLE_CROPS = 8  # crops per painting whose statistics train the style encoder
 
@@ -115,9 +117,9 @@ class Trainer:
         self.disc = Discriminator(config.model.code_dim).to(self.device)
         self.gan = L.GANLoss(config.loss.gan_mode)
         self.style_layers = list(config.loss.style_layers)
-        self.style_layer_weights = dict(zip(self.style_layers, config.loss.style_layer_weights, strict=True))
-        self.content_layer_weights = dict(zip(loss.content_layers, loss.content_layer_weights, strict=True))
         self._prepare_style_targets()
+        self.objective = PerceptualObjective.from_recipe(dataclasses.asdict(config.loss)).with_energy_cap(
+            self.energy_cap)
 
         self.net_ddp: nn.Module = self.net
         self.disc_ddp: nn.Module = self.disc
@@ -155,9 +157,7 @@ class Trainer:
         return videos
 
     def autocast(self) -> AbstractContextManager[Any]:
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
+        return autocast(self.precision, self.device)
 
     def features(self, images: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
         return self.encoder(images.contiguous(memory_format=self.memory_format), layers)
@@ -270,19 +270,12 @@ class Trainer:
             out = out.float()
             out_prev, out_cur = out.chunk(2)
             feat_prev, feat_cur = feats.float().chunk(2)
-            layers = sorted(set(self.style_layers) | set(cfg.content_layers))
-            out_feats = self.features(out_cur, layers)
-            with torch.no_grad():
-                content_targets = self.features(cur, list(cfg.content_layers))
-            content = sum(weight * L.content_loss(out_feats[layer], content_targets[layer], per_sample=True)
-                          for layer, weight in self.content_layer_weights.items())
-            style = L.style_loss(out_feats, target_grams, self.style_layer_weights, per_sample=True,
-                                 energy_cap=self.energy_cap)
+            perceptual = self.objective.terms(self.features, out_cur, cur, target_grams, per_sample=True)
             encoder_error = ((enc_codes.float() - bank_codes.detach().float()) ** 2).mean(dim=1)[: len(ids)]
             losses = {
-                "content": (content / knob_scale).mean(),
-                "style": (style * knob_scale).mean(),
-                "tv": L.total_variation(out_cur),
+                "content": (perceptual["content"] / knob_scale).mean(),
+                "style": (perceptual["style"] * knob_scale).mean(),
+                "tv": perceptual["tv"],
                 "temporal": L.temporal_output_loss(out_cur, out_prev, cur, prev, flow, mask),
                 "temporal_feat": L.temporal_feature_loss(feat_cur, feat_prev, flow, mask),
                 "encoder": (encoder_error * bank_sample).sum() / bank_sample.sum().clamp(min=1.0),
@@ -294,8 +287,7 @@ class Trainer:
                 losses["adv"] = self.gan(self.disc(fake_crops, codes), target_is_real=True,
                                          for_discriminator=False)
         temporal_weight = cfg.temporal_weight if self.step >= cfg.temporal_start else 0.0
-        total = (cfg.content_weight * losses["content"] + cfg.style_weight * losses["style"]
-                 + cfg.tv_weight * losses["tv"]
+        total = (self.objective.total(losses)
                  + temporal_weight * (losses["temporal"] + cfg.temporal_feature_weight * losses["temporal_feat"])
                  + cfg.encoder_weight * losses["encoder"])
         if adversarial:

@@ -1,0 +1,94 @@
+"""G's perceptual objective, one definition for training and for ``add-style``'s adaptation.
+
+content (VGG features at several layers) + style (Gram matrices at several layers) + total
+variation, each with its weight. Training adds the adversarial, temporal and encoder terms and the
+knob's per-sample weights (``trainer.py``); adaptation optimises a code against exactly this part,
+read back from the model file's recipe, so a style adapted for a model is judged as that model was
+trained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from stylecast import losses as L
+
+#: E as the objective reads it: ``features(images (B, 3, H, W), layers) -> {layer: (B, C, h, w)}``.
+Features = Callable[[torch.Tensor, list[str]], dict[str, torch.Tensor]]
+
+# What model files from before the recipe was recorded in full were trained with (configs/zoo.toml).
+ZOO_CONTENT_WEIGHT = 1e-5
+ZOO_STYLE_WEIGHT = 1e-4
+ZOO_TV_WEIGHT = 10.0
+ZOO_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+ZOO_CONTENT_LAYER = "relu4_1"
+
+
+@dataclass(frozen=True)
+class PerceptualObjective:
+    """Weights and layers of the content, style and TV terms.
+
+    Attributes:
+        content_layers, style_layers: VGG layer name -> weight inside the term.
+        content_weight, style_weight, tv_weight: the terms' weights in G's total.
+        energy_cap: per style layer, the Gram energy above which a target counts relatively
+            (``losses.style_loss``); ``None``: plain Gram error.
+    """
+
+    content_layers: Mapping[str, float]
+    style_layers: Mapping[str, float]
+    content_weight: float
+    style_weight: float
+    tv_weight: float
+    energy_cap: Mapping[str, float] | None = None
+
+    @classmethod
+    def from_recipe(cls, loss: Mapping[str, Any]) -> PerceptualObjective:
+        """From a recipe's ``[loss]`` table (a ``LossConfig`` as a dict, or a model file's
+        ``meta["training"]["loss"]``); keys it lacks take the shipped zoo recipe's values."""
+        style = list(loss.get("style_layers") or ZOO_STYLE_LAYERS)
+        style_weights = list(loss.get("style_layer_weights") or [1.0] * len(style))
+        content = list(loss.get("content_layers") or [loss.get("content_layer", ZOO_CONTENT_LAYER)])
+        content_weights = list(loss.get("content_layer_weights") or [1.0] * len(content))
+        if len(style_weights) != len(style):
+            style_weights = [1.0] * len(style)
+        if len(content_weights) != len(content):
+            content_weights = [1.0] * len(content)
+        return cls(dict(zip(content, map(float, content_weights), strict=True)),
+                   dict(zip(style, map(float, style_weights), strict=True)),
+                   float(loss.get("content_weight", ZOO_CONTENT_WEIGHT)),
+                   float(loss.get("style_weight", ZOO_STYLE_WEIGHT)),
+                   float(loss.get("tv_weight", ZOO_TV_WEIGHT)))
+
+    def with_energy_cap(self, cap: Mapping[str, float] | None) -> PerceptualObjective:
+        return PerceptualObjective(self.content_layers, self.style_layers, self.content_weight, self.style_weight,
+                                   self.tv_weight, cap)
+
+    @property
+    def output_layers(self) -> list[str]:
+        """Every VGG layer the objective reads from the stylized frames."""
+        return sorted(set(self.content_layers) | set(self.style_layers))
+
+    def terms(self, features: Features, out: torch.Tensor, frames: torch.Tensor,
+              target_grams: Mapping[str, torch.Tensor], per_sample: bool = False) -> dict[str, torch.Tensor]:
+        """The unweighted ``content``, ``style`` and ``tv`` terms of stylized ``out`` ``(B, 3, H, W)`` for
+        the input ``frames`` and the style's ``target_grams`` (``{layer: (B or 1, C, C)}``), with E's
+        ``features(images, layers)``; ``per_sample``: content and style as ``(B,)``."""
+        out_feats = features(out, self.output_layers)
+        with torch.no_grad():
+            targets = features(frames, list(self.content_layers))
+        content = sum(weight * L.content_loss(out_feats[layer], targets[layer], per_sample=per_sample)
+                      for layer, weight in self.content_layers.items())
+        style = L.style_loss(out_feats, target_grams, dict(self.style_layers), per_sample=per_sample,
+                             energy_cap=self.energy_cap)
+        assert isinstance(content, torch.Tensor)
+        return {"content": content, "style": style, "tv": L.total_variation(out)}
+
+    def total(self, terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The weighted sum of the three terms (means, when they are per sample)."""
+        return (self.content_weight * terms["content"].mean() + self.style_weight * terms["style"].mean()
+                + self.tv_weight * terms["tv"])
