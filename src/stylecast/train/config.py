@@ -109,11 +109,24 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def validate(self) -> None:
-        """Refuse numbers no run could mean: non-finite, negative weights, sizes and rates out of range.
+        """Refuse a recipe no run could mean: no styles or photos, numbers non-finite or out of range
+        (negative weights, sizes, rates), settings that contradict each other.
 
         Raises:
-            InputError: naming the key and its valid range.
+            InputError: naming the key and what would fix it.
         """
+        data, loss = self.data, self.loss
+        if not data.styles:
+            raise InputError("the config lists no styles: add [[data.styles]] entries with a path each")
+        if not data.content:
+            raise InputError("the config lists no content folders: set data.content = [\"path/to/photos\"]")
+        if data.d_crop > data.size:
+            raise InputError(f"data.d_crop ({data.d_crop}) must not exceed data.size ({data.size})")
+        if len(loss.content_layers) != len(loss.content_layer_weights) or not loss.content_layers:
+            raise InputError("loss.content_layers and loss.content_layer_weights must name the same, non-zero "
+                             f"number of layers (got {loss.content_layers} and {loss.content_layer_weights})")
+        if loss.knob_range > 0 and not self.model.knob:
+            raise InputError("loss.knob_range trains G's content-vs-style knob: set model.knob = true as well")
         for section in ("data", "loss", "optim", "run", "model"):
             node = getattr(self, section)
             for item in dataclasses.fields(node):

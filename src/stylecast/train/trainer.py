@@ -81,38 +81,18 @@ class Trainer:
         self.dist = dist_info or DistInfo()
         self.device = device or pick_device(self.dist)
         self.verbose = verbose and self.dist.is_main
-        data, run = config.data, config.run
-        if not data.styles:
-            raise InputError("the config lists no styles: add [[data.styles]] entries with a path each")
-        if not data.content:
-            raise InputError("the config lists no content folders: set data.content = [\"path/to/photos\"]")
-        if data.d_crop > data.size:
-            raise InputError(f"data.d_crop ({data.d_crop}) must not exceed data.size ({data.size})")
+        run = config.run
         self.precision = resolve_precision(run.precision, self.device, "run.precision")
         threads = run.threads or max(1, (os.cpu_count() or 1) // self.dist.world)
         torch.set_num_threads(threads)
         torch.manual_seed(run.seed)
         self.memory_format = torch.channels_last if run.channels_last else torch.contiguous_format
 
-        shard = (self.dist.rank, self.dist.world)
-        self.content = ContentImages(data.content, data.content_short_side, shard=shard)
-        self.clips = (ClipPairs(self._expand_videos(data.clips), data.clip_cache, short_side=data.content_short_side,
-                                shard=shard) if data.clips and data.clip_probability > 0 else None)
-        self.style_images = StyleImages([s.path for s in data.styles], data.style_size)
-        self.pool = (PaintingPool(data.paintings, data.style_size, data.painting_groups,
-                                  read_holdout(data.paintings_holdout), data.paintings_limit)
-                     if data.paintings and data.painting_probability > 0 else None)
-        loss = config.loss
-        if len(loss.content_layers) != len(loss.content_layer_weights) or not loss.content_layers:
-            raise InputError("loss.content_layers and loss.content_layer_weights must name the same, non-zero "
-                             f"number of layers (got {loss.content_layers} and {loss.content_layer_weights})")
-        if loss.knob_range > 0 and not config.model.knob:
-            raise InputError("loss.knob_range trains G's content-vs-style knob: set model.knob = true as well")
-
+        self._load_data()
         self.encoder = VGG19Features().to(self.device)
         self.encoder.to(memory_format=self.memory_format)  # type: ignore[call-overload]
         infos = [StyleInfo(name=s.name, artist=s.artist, title=s.title, year=s.year, credit=s.credit,
-                           extra={"image": Path(s.path).name}) for s in data.styles]
+                           extra={"image": Path(s.path).name}) for s in config.data.styles]
         self.net = StyleNet(infos, config.model).to(self.device)
         self.disc = Discriminator(config.model.code_dim).to(self.device)
         self.gan = L.GANLoss(config.loss.gan_mode)
@@ -127,7 +107,24 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.net_ddp = DistributedDataParallel(self.net, device_ids=ids)
             self.disc_ddp = DistributedDataParallel(self.disc, device_ids=ids)
-        opt = config.optim
+        self._build_optimizers()
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+
+    def _load_data(self) -> None:
+        """Photos (this rank's shard), real clips, the bank's paintings and the painting pool."""
+        data = self.config.data
+        shard = (self.dist.rank, self.dist.world)
+        self.content = ContentImages(data.content, data.content_short_side, shard=shard)
+        self.clips = (ClipPairs(self._expand_videos(data.clips), data.clip_cache, short_side=data.content_short_side,
+                                shard=shard) if data.clips and data.clip_probability > 0 else None)
+        self.style_images = StyleImages([s.path for s in data.styles], data.style_size)
+        self.pool = (PaintingPool(data.paintings, data.style_size, data.painting_groups,
+                                  read_holdout(data.paintings_holdout), data.paintings_limit)
+                     if data.paintings and data.painting_probability > 0 else None)
+
+    def _build_optimizers(self) -> None:
+        opt = self.config.optim
         # The bank gets its own, larger step: a code only has gradient on the steps that draw its style
         # (batch / styles of them), while the shared weights learn every step and otherwise settle on
         # an average of all the paintings first (seen at 400 steps: every style the same colours).
@@ -141,8 +138,6 @@ class Trainer:
         if not 0.0 <= opt.ema_decay < 1.0:
             raise InputError(f"optim.ema_decay must be in [0, 1), not {opt.ema_decay}: 0.999 is typical, 0 is off")
         self.ema: StyleNet | None = copy.deepcopy(self.net).requires_grad_(False) if opt.ema_decay > 0 else None
-        self.step = 0
-        self.history: list[dict[str, float]] = []
 
     @staticmethod
     def _expand_videos(entries: list[str]) -> list[Path]:
