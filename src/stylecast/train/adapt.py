@@ -105,6 +105,7 @@ class _PhotoCrops(ContentImages):
                              "shipped sample photos")
 
 
+# Over 60 lines with its docstring (half of it: every argument of add-style's engine is documented here).
 def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 10.0, max_steps: int | None = None,
                 photos: Sequence[np.ndarray] | None = None, size: int = 192, batch: int = 2, lr: float = 0.05,
                 offset_lr: float | None = 0.01, content_weight: float | None = None, style_weight: float | None = None,

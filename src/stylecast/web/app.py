@@ -39,6 +39,7 @@ def _error_response(error: StylecastError) -> JSONResponse:
     return JSONResponse({"detail": str(error)}, status_code=status_for(error))
 
 
+# Over 60 lines on purpose: the app's whole assembly (lifespan, guard, error answers, page, routers) in order.
 def create_app(web: WebApp, on_ready: Callable[[], None] | None = None) -> FastAPI:
     """The FastAPI app over ``web``; ``on_ready`` runs once it serves (the CLI prints the URL)."""
 

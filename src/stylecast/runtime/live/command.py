@@ -21,7 +21,7 @@ from stylecast.runtime.live.stats import LiveStats
 
 # numpy, OpenCV, FFmpeg and ONNX Runtime load where first used: parsing `live` must stay cheap.
 if TYPE_CHECKING:
-    from stylecast.runtime.live.sinks import WindowSink
+    from stylecast.runtime.live.sinks import Sink, WindowSink
     from stylecast.runtime.live.sources import CapturedFrame, LiveSource
     from stylecast.stylizer import Stylizer
 
@@ -88,6 +88,8 @@ class _Reporter:
         sys.stderr.flush()
 
 
+# Longer than 60 lines on purpose: one ExitStack owns the source, every sink, its thread and the control
+# server, so the order in which they open and close is read in one place.
 def run(args: argparse.Namespace, *, stop: threading.Event | None = None, stylizer: Stylizer | None = None) -> int:
     """Run ``stylecast live`` until stopped; 0 after a clean stop or the end of a file.
 
@@ -101,25 +103,13 @@ def run(args: argparse.Namespace, *, stop: threading.Event | None = None, styliz
             every sink was closed properly).
     """
     from stylecast.runtime.live.control import ControlServer
-    from stylecast.runtime.live.sinks import WindowSink, parse_sink
+    from stylecast.runtime.live.sinks import WindowSink
     from stylecast.runtime.live.sources import open_source
     from stylecast.stylizer import Stylizer
 
     stop = stop or threading.Event()
     size = parse_size(args.size) if args.size else None
-    if args.stats_interval <= 0:
-        raise InputError(f"--stats-interval {args.stats_interval} must be positive")
-    if args.duration is not None and args.duration <= 0:
-        raise InputError(f"--duration {args.duration} must be a positive number of seconds")
-    if args.compile and args.target_fps:
-        raise InputError("--compile builds G for one frame size, and --target-fps changes the size as it goes: "
-                         "use one of them (fix the size with --size)")
-    sinks = [parse_sink(spec) for spec in args.sink]  # checks every argument before opening anything
-    for index, sink in enumerate(sinks):
-        if any(other.name == sink.name for other in sinks[:index]):
-            sink.name = f"{sink.name} #{index + 1}"  # stats are kept by name
-    if sum(isinstance(sink, WindowSink) for sink in sinks) > 1:
-        raise InputError("--sink window is given twice: one window shows the stream")
+    sinks = _checked_sinks(args)  # every argument is checked before anything opens
     source = open_source(args.source, size, loop=args.loop, reconnect=args.reconnect)
     if stylizer is None:
         stylizer = Stylizer(args.model, args.backend, args.precision, args.threads, args.compile)
@@ -138,16 +128,8 @@ def run(args: argparse.Namespace, *, stop: threading.Event | None = None, styliz
                 return 0  # stopped before anything arrived
             output_size = size or (even_side(first.image.shape[1]), even_side(first.image.shape[0]))
             if args.compile:
-                import numpy as np
-
-                # Compile now, not on a live frame: a 30 s stall mid-stream would read as a hang. Frames
-                # that arrive meanwhile are dropped (and counted); the stream starts from a fresh one.
-                if not args.json:
-                    print(f"stylecast live: compiling G for {output_size[0]}x{output_size[1]} (once, ~30 s)",
-                          file=sys.stderr)
-                code = controls.settings(time.monotonic()).code
-                stylizer.stylize(np.zeros((output_size[1], output_size[0], 3), np.uint8), code)
-                first = source.read(timeout=0.5) or first
+                _compile_before_the_stream(stylizer, controls, output_size, args.json)
+                first = source.read(timeout=0.5) or first  # frames that arrived meanwhile were dropped
             workers: list[SinkWorker] = []
             windows: list[WindowSink] = []
             for sink in sinks:
@@ -192,6 +174,37 @@ def run(args: argparse.Namespace, *, stop: threading.Event | None = None, styliz
     if error is not None:
         raise error
     return 0
+
+
+def _checked_sinks(args: argparse.Namespace) -> list[Sink]:
+    """The sinks of ``args`` (unopened), after every argument that could refuse the run was checked."""
+    from stylecast.runtime.live.sinks import WindowSink, parse_sink
+
+    if args.stats_interval <= 0:
+        raise InputError(f"--stats-interval {args.stats_interval} must be positive")
+    if args.duration is not None and args.duration <= 0:
+        raise InputError(f"--duration {args.duration} must be a positive number of seconds")
+    if args.compile and args.target_fps:
+        raise InputError("--compile builds G for one frame size, and --target-fps changes the size as it goes: "
+                         "use one of them (fix the size with --size)")
+    sinks = [parse_sink(spec) for spec in args.sink]
+    for index, sink in enumerate(sinks):
+        if any(other.name == sink.name for other in sinks[:index]):
+            sink.name = f"{sink.name} #{index + 1}"  # stats are kept by name
+    if sum(isinstance(sink, WindowSink) for sink in sinks) > 1:
+        raise InputError("--sink window is given twice: one window shows the stream")
+    return sinks
+
+
+def _compile_before_the_stream(stylizer: Stylizer, controls: LiveControls, output_size: tuple[int, int],
+                               quiet: bool) -> None:
+    """Compile G now, not on a live frame: a 30 s stall mid-stream would read as a hang."""
+    import numpy as np
+
+    if not quiet:
+        print(f"stylecast live: compiling G for {output_size[0]}x{output_size[1]} (once, ~30 s)", file=sys.stderr)
+    stylizer.stylize(np.zeros((output_size[1], output_size[0], 3), np.uint8),
+                     controls.settings(time.monotonic()).code)
 
 
 def _first_frame(source: LiveSource, stop: threading.Event) -> CapturedFrame | None:
