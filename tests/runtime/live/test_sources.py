@@ -13,7 +13,8 @@ import pytest
 
 from stylecast.errors import InputError
 from stylecast.runtime import live
-from stylecast.runtime.live.sources import CameraSource, Mailbox, SourceLostError, open_source
+from stylecast.runtime.live.frames import Mailbox
+from stylecast.runtime.live.sources import CameraSource, SourceLostError, open_source
 from stylecast.stylizer import Stylizer
 from tests.runtime.conftest import gradient_frame
 from tests.runtime.live.conftest import decode_all, events, live_args, no_stylecast_threads_left

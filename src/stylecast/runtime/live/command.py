@@ -21,8 +21,9 @@ from stylecast.runtime.live.stats import LiveStats
 
 # numpy, OpenCV, FFmpeg and ONNX Runtime load where first used: parsing `live` must stay cheap.
 if TYPE_CHECKING:
+    from stylecast.runtime.live.frames import CapturedFrame
     from stylecast.runtime.live.sinks import Sink, WindowSink
-    from stylecast.runtime.live.sources import CapturedFrame, LiveSource
+    from stylecast.runtime.live.sources import LiveSource
     from stylecast.stylizer import Stylizer
 
 FIRST_FRAME_TIMEOUT = 15.0  # a stream's open timeout plus its first keyframe

@@ -15,8 +15,9 @@ from stylecast.runtime.live.stats import LiveStats
 if TYPE_CHECKING:
     import numpy as np
 
+    from stylecast.runtime.live.frames import CapturedFrame
     from stylecast.runtime.live.sinks import Sink, WindowSink
-    from stylecast.runtime.live.sources import CapturedFrame, LiveSource
+    from stylecast.runtime.live.sources import LiveSource
     from stylecast.stylizer import Stylizer
 
 STALL_TIMEOUT = 20.0  # no frame and no reconnect attempt for this long: the source hangs in its driver
@@ -30,7 +31,7 @@ class SinkWorker:
     the engine or the other sinks. The first error stops this sink and is kept for the pipeline."""
 
     def __init__(self, sink: Sink, stats: LiveStats, join_timeout: float = 8.0) -> None:
-        from stylecast.runtime.live.sources import Mailbox
+        from stylecast.runtime.live.frames import Mailbox
 
         self.sink = sink
         self.stats = stats
@@ -181,7 +182,7 @@ class LivePipeline:
     def _process(self, frame: CapturedFrame) -> None:
         import cv2
 
-        from stylecast.runtime.live.sources import fit_cover
+        from stylecast.runtime.live.frames import fit_cover
 
         started = time.monotonic()
         settings = self.controls.settings(started)

@@ -23,7 +23,7 @@ class LiveStats:
     """
 
     def __init__(self, source: LiveSource, window: float = 2.0) -> None:
-        from stylecast.runtime.live.sources import RateMeter
+        from stylecast.runtime.live.frames import RateMeter
 
         self.source = source
         self.window = window
