@@ -32,7 +32,7 @@ import numpy as np
 
 from stylecast.errors import StylecastError, StyleError
 from stylecast.fs import home_dir
-from stylecast.styles import widen
+from stylecast.styles import Credits, widen
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 NAME_RULE = ("1 to 40 characters: lowercase letters, digits, '_' or '-', starting with a letter or digit "
@@ -58,7 +58,7 @@ def library_dir() -> Path:
 
 
 @dataclass
-class UserStyle:
+class UserStyle(Credits):
     """A style from the user's library.
 
     Attributes:
@@ -73,10 +73,6 @@ class UserStyle:
     name: str
     code: np.ndarray
     model_digest: str
-    artist: str = ""
-    title: str = ""
-    year: str = ""
-    credit: str = ""
     source: str = ""
     created: str = ""
     adapted_seconds: float = 0.0
@@ -85,8 +81,7 @@ class UserStyle:
 
     def metadata(self) -> dict[str, Any]:
         """The JSON-able fields (everything but ``code`` and ``thumbnail``)."""
-        return {"name": self.name, "model_digest": self.model_digest, "artist": self.artist,
-                "title": self.title, "year": self.year, "credit": self.credit, "source": self.source,
+        return {"name": self.name, "model_digest": self.model_digest, **self.credits(), "source": self.source,
                 "created": self.created, "adapted_seconds": float(self.adapted_seconds),
                 "adapted_steps": int(self.adapted_steps)}
 

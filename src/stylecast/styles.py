@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,24 @@ STYLE_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MIN_PAINTING_SIDE = 64
 #: Blend weights are relative; bigger ones are typos (and 1e308 + 1e308 overflows to inf).
 MAX_BLEND_WEIGHT = 1e6
+
+
+@dataclass(kw_only=True)
+class Credits:
+    """Who made a style's painting and where its image comes from: the one declaration of these fields.
+
+    The types that carry a style's credits (a model file's ``StyleInfo``, a recipe's ``StyleEntry``,
+    the user's ``UserStyle``, the web gallery's ``GalleryEntry``) extend it; keyword-only, so each
+    keeps its own positional fields first.
+    """
+
+    artist: str = ""
+    title: str = ""
+    year: str = ""
+    credit: str = ""
+
+    def credits(self) -> dict[str, str]:
+        return {"artist": self.artist, "title": self.title, "year": self.year, "credit": self.credit}
 
 
 def norm_channels(generator: Mapping[str, Any]) -> list[int]:

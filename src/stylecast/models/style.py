@@ -26,14 +26,10 @@ STYLE_STAT_DIM = 2 * (64 + 128 + 256 + 512)
 
 
 @dataclass
-class StyleInfo:
-    """Who made a style and where its image comes from."""
+class StyleInfo(_styles.Credits):
+    """A style of a model file: its name, credits, and extra facts (the painting's file name)."""
 
     name: str
-    artist: str = ""
-    title: str = ""
-    year: str = ""
-    credit: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:

@@ -16,16 +16,15 @@ from typing import Any
 
 from stylecast.errors import InputError
 from stylecast.models.generator import GeneratorConfig
+from stylecast.styles import Credits
 
 
 @dataclass
-class StyleEntry:
+class StyleEntry(Credits):
+    """A painting of the recipe's bank: its file, the style's name, and its credits."""
+
     path: str
     name: str = ""
-    artist: str = ""
-    title: str = ""
-    year: str = ""
-    credit: str = ""
 
 
 @dataclass

@@ -28,7 +28,7 @@ from stylecast.atomic import atomic_output
 from stylecast.errors import StyleError
 from stylecast.library import StyleLibrary
 from stylecast.modelfile import model_digest
-from stylecast.styles import blend, parse_blend, widen
+from stylecast.styles import Credits, blend, parse_blend, widen
 from stylecast.stylizer import Stylizer
 from stylecast.web.errors import NotFoundError
 
@@ -43,27 +43,22 @@ STORED_PAINTING_SIDE = 1024
 THUMBNAIL_SIDE = 160
 
 
-@dataclass(frozen=True)
-class StyleEntry:
+@dataclass
+class GalleryEntry(Credits):
     """One style of the gallery."""
 
     name: str
     kind: str  # "shipped", "user" or "upload"
-    artist: str = ""
-    title: str = ""
-    year: str = ""
-    credit: str = ""
     thumbnail: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "artist": self.artist, "title": self.title, "year": self.year,
-                "credit": self.credit,
+        return {"name": self.name, "kind": self.kind, **self.credits(),
                 "thumbnail": f"/api/styles/{self.name}/thumbnail" if self.thumbnail is not None else None}
 
 
 @dataclass(frozen=True)
 class _Snapshot:
-    entries: tuple[StyleEntry, ...]
+    entries: tuple[GalleryEntry, ...]
     index: dict[str, int]
     bank: np.ndarray  # (S, width) float32 style vectors, in the order of entries
 
@@ -86,7 +81,7 @@ class StyleCatalog:
         shipped = []
         for info in stylizer.style_info:
             thumbnail = thumbnails / f"{info['name']}.jpg"
-            shipped.append(StyleEntry(name=str(info["name"]), kind="shipped", artist=str(info.get("artist", "")),
+            shipped.append(GalleryEntry(name=str(info["name"]), kind="shipped", artist=str(info.get("artist", "")),
                                       title=str(info.get("title", "")), year=str(info.get("year", "")),
                                       credit=str(info.get("credit", "")),
                                       thumbnail=thumbnail if thumbnail.is_file() else None))
@@ -102,14 +97,14 @@ class StyleCatalog:
         with self._lock:
             self._snapshot = snapshot
 
-    def entries(self) -> list[StyleEntry]:
+    def entries(self) -> list[GalleryEntry]:
         return list(self._snapshot.entries)
 
     @property
     def names(self) -> list[str]:
         return [entry.name for entry in self._snapshot.entries]
 
-    def entry(self, name: str) -> StyleEntry:
+    def entry(self, name: str) -> GalleryEntry:
         snapshot = self._snapshot
         if name not in snapshot.index:
             raise NotFoundError(f"no style named {name!r}: GET /api/styles lists them")
@@ -151,7 +146,7 @@ class StyleCatalog:
         entries = list(self._shipped)
         codes = [self._shipped_bank]
         for style in self.library.list(self.digest):
-            entries.append(StyleEntry(name=style.name, kind="user", artist=style.artist, title=style.title,
+            entries.append(GalleryEntry(name=style.name, kind="user", artist=style.artist, title=style.title,
                                       year=style.year, credit=style.credit, thumbnail=style.thumbnail))
             codes.append(style.code.reshape(1, -1).astype(np.float32))
         if self.paintings_dir.is_dir():
@@ -160,12 +155,12 @@ class StyleCatalog:
                 if meta is None or meta.get("model_digest") != self.digest:
                     continue  # damaged, or an instant code for another model's G
                 thumbnail = path.with_suffix(".thumb.png")
-                entries.append(StyleEntry(name=path.stem, kind="upload", title=str(meta.get("title", "")),
+                entries.append(GalleryEntry(name=path.stem, kind="upload", title=str(meta.get("title", "")),
                                           credit="uploaded painting",
                                           thumbnail=thumbnail if thumbnail.is_file() else None))
                 codes.append(np.asarray(meta["code"], dtype=np.float32).reshape(1, -1))
         index: dict[str, int] = {}
-        kept: list[StyleEntry] = []
+        kept: list[GalleryEntry] = []
         kept_codes: list[np.ndarray] = []
         width = self._shipped_bank.shape[1]
         for entry, code in zip(entries, (row for block in codes for row in block), strict=True):
@@ -212,7 +207,7 @@ class StyleCatalog:
             temp.write_bytes(buffer.getvalue())
         return target
 
-    def add_upload(self, name: str, code: np.ndarray, source: str) -> StyleEntry:
+    def add_upload(self, name: str, code: np.ndarray, source: str) -> GalleryEntry:
         """Make the stored painting ``name`` a style with its instant ``code``; its gallery entry."""
         meta = {"name": name, "model_digest": self.digest, "source": source, "title": Path(source).stem,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),

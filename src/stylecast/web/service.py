@@ -43,7 +43,7 @@ from stylecast.runtime.pipeline import StyleRequest, stylize_video
 from stylecast.styles import MIN_PAINTING_SIDE
 from stylecast.styling.painting import MAX_PAINTING_SIDE
 from stylecast.stylizer import Stylizer
-from stylecast.web.catalog import StyleCatalog, StyleEntry
+from stylecast.web.catalog import GalleryEntry, StyleCatalog
 from stylecast.web.errors import (
     ConflictError,
     NotFoundError,
@@ -231,7 +231,7 @@ class WebApp:
             raise InputError(f"the uploaded {what} is empty (0 bytes): choose the file again")
         return target
 
-    def add_painting(self, upload: UploadFile) -> StyleEntry:
+    def add_painting(self, upload: UploadFile) -> GalleryEntry:
         """An uploaded painting as a new style with its instant code (the style encoder; needs torch)."""
         require_painting_styles()
         shown = display_name(upload.filename, "painting")
