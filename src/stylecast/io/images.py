@@ -11,7 +11,7 @@ from PIL import Image, ImageOps
 
 from stylecast.atomic import atomic_output
 from stylecast.errors import InputError
-from stylecast.io.paths import WRITABLE_IMAGE_EXTENSIONS, make_folder
+from stylecast.io.paths import WRITABLE_IMAGE_EXTENSIONS, make_folder, writable_suffix
 
 # Beyond these a file is a mistake or an attack (a 20000 px "photo" decodes to 1.2 GB of RGB).
 MAX_SIDE = 16384
@@ -101,12 +101,7 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
         ValueError: ``image`` is not a ``uint8`` ``(H, W, 3)`` array (a bug in the caller).
     """
     target = Path(path).expanduser()
-    suffix = target.suffix.lower()
-    if suffix not in _PILLOW_SAVE:
-        raise InputError(
-            f"cannot write image {str(target)!r}: unknown suffix {target.suffix!r}; end the name with "
-            f"{', '.join(WRITABLE_IMAGE_EXTENSIONS)}"
-        )
+    suffix = writable_suffix(target, WRITABLE_IMAGE_EXTENSIONS, "image")
     check_rgb(image)
     make_folder(target)
     pillow_format, options = _PILLOW_SAVE[suffix]

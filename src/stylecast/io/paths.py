@@ -252,3 +252,10 @@ def remove_quietly(path: Path) -> None:
         pass
 
 
+def writable_suffix(target: Path, allowed: tuple[str, ...], what: str) -> str:
+    """``target``'s suffix (lowercase) if stylecast writes that kind of file, else an InputError naming them."""
+    suffix = target.suffix.lower()
+    if suffix not in allowed:
+        raise InputError(f"cannot write {what} {str(target)!r}: unknown suffix {target.suffix!r}; end the name with "
+                         f"{', '.join(allowed)}")
+    return suffix

@@ -17,7 +17,7 @@ from stylecast.errors import InputError, StylecastError
 from stylecast.io.audio import AudioCarrier
 from stylecast.io.frames import BT709, LIMITED_RANGE
 from stylecast.io.images import check_rgb
-from stylecast.io.paths import WRITABLE_VIDEO_EXTENSIONS, make_folder, remove_quietly, temp_sibling
+from stylecast.io.paths import WRITABLE_VIDEO_EXTENSIONS, make_folder, remove_quietly, temp_sibling, writable_suffix
 from stylecast.io.probe import describe_error
 
 _MUXER_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -63,12 +63,7 @@ class VideoWriter:
             InputError: the suffix is not one stylecast writes, or the folder is not writable.
         """
         target = Path(path).expanduser()
-        suffix = target.suffix.lower()
-        if suffix not in _MUXER_BY_SUFFIX:
-            raise InputError(
-                f"cannot write video {str(target)!r}: unknown suffix {target.suffix!r}; end the name with "
-                f"{', '.join(WRITABLE_VIDEO_EXTENSIONS)}"
-            )
+        suffix = writable_suffix(target, WRITABLE_VIDEO_EXTENSIONS, "video")
         if width < 2 or height < 2:
             raise ValueError(f"a video needs at least 2x2 pixels, got {width}x{height}")
         if not fps > 0:
