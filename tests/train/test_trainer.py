@@ -289,3 +289,25 @@ def test_resuming_another_architecture_names_the_tensor_not_torchs_dump(tiny_ove
     with pytest.raises(InputError, match="cannot be read as a stylecast checkpoint") as caught:
         wider.resume(tmp_path / "pickle.pt")
     assert "weights_only" not in str(caught.value)
+
+
+def test_sigint_mid_run_finishes_the_step_saves_it_and_resumes_exactly(tiny_overrides: list[str],
+                                                                       tmp_path: Path) -> None:
+    import signal
+
+    straight = _trainer(tiny_overrides, tmp_path / "a")
+    straight.fit(3)
+    stopped = _trainer(tiny_overrides, tmp_path / "b")
+
+    def interrupt(step: int, report: dict[str, float]) -> None:
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)   # as Ctrl-C in a terminal
+
+    with pytest.raises(KeyboardInterrupt):
+        stopped.fit(3, on_step=interrupt)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # the handlers are given back
+    resumed = _trainer(tiny_overrides, tmp_path / "c")
+    resumed.resume(tmp_path / "b" / "checkpoint.pt")
+    assert resumed.step == 2
+    resumed.fit(3)
+    _assert_same(_snapshot(straight.net), _snapshot(resumed.net))
