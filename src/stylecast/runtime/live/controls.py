@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stylecast.errors import InputError, StyleError
+from stylecast.styles import DEFAULT_KNOB, check_knob, set_knob
 
 if TYPE_CHECKING:
     import numpy as np
@@ -85,8 +86,6 @@ class LiveControls:
         self._style = style
         self._fader = StyleFader(stylizer.code(style), fade_seconds)
         self._strength = _check_strength(strength)
-        from stylecast.styles import DEFAULT_KNOB, check_knob
-
         # The trained content-vs-style knob; None for a model without one (the field reads null).
         self._knob: float | None = None
         if stylizer.has_knob:
@@ -126,8 +125,6 @@ class LiveControls:
             strength = _check_strength(float(value))
         knob = None
         if "knob" in fields:
-            from stylecast.styles import check_knob
-
             knob = check_knob(fields["knob"])
             if self._knob is None:
                 raise StyleError("this model was trained without the content-vs-style knob: use strength instead")
@@ -151,8 +148,6 @@ class LiveControls:
         with self._lock:
             code = self._fader.code(now)
             if self._knob is not None:
-                from stylecast.styles import set_knob
-
                 code = set_knob(code, self._knob, self._stylizer.meta["generator"])
             return FrameSettings(code, self._strength, self._preserve_color, self._stabilize)
 
