@@ -189,7 +189,6 @@ def main() -> None:
     parser.add_argument("--sheet-rows", type=int, default=12)
     parser.add_argument("--json")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
 
     judge = Judge()
     photos = load_photos(args.photos, args.count, args.size)
