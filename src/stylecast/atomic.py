@@ -1,4 +1,9 @@
-"""Write a file completely or not at all: a temporary name beside it, flushed, renamed when done."""
+"""Write a file completely or not at all: a hidden temporary name beside it, flushed, renamed when done.
+
+The one way stylecast writes any output (model files, checkpoints, images, videos, user styles, the
+web app's files, the training flow cache): readers, and a machine that loses power, see the old file
+or the new one, never half of one.
+"""
 
 from __future__ import annotations
 
@@ -28,21 +33,22 @@ def fsync_path(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
-@contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
-    """Yield a hidden temporary path in ``path``'s folder; rename it over ``path`` when the block ends.
+def temporary_beside(target: Path, keep_suffix: bool = False) -> Path:
+    """A hidden, unique name in ``target``'s folder (so the rename is atomic).
 
-    The temporary file is flushed to the disk before the rename, and the rename is atomic on one file
-    system, so readers (and a machine that loses power) see the old file or the new one, never half of
-    one. If the block raises (Ctrl-C included) the temporary file is deleted, and a failure to delete it
-    (a read-only or full disk) never hides the error that caused it. The result gets the permissions a
-    newly created file would (``0o666`` minus the umask).
+    The leading dot keeps it out of every listing stylecast reads. ``keep_suffix`` ends it with
+    ``target``'s own suffix (``.partial.mp4``), for writers that choose the format by the name (FFmpeg).
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tag = uuid.uuid4().hex[:8]
+    if keep_suffix:
+        return target.with_name(f".{target.stem}.{tag}.partial{target.suffix}")
+    return target.with_name(f".{target.name}.{tag}.tmp")
+
+
+def commit(temp: Path, target: Path) -> None:
+    """Flush ``temp`` and rename it over ``target``, with the permissions a new file would get
+    (``0o666`` minus the umask); an ``OSError`` names ``target``, the file the user knows."""
     try:
-        yield temp
         fsync_path(temp)
         umask = os.umask(0)
         os.umask(umask)
@@ -50,9 +56,49 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         os.replace(temp, target)
         fsync_path(target.parent, directory=True)
     except OSError as error:
-        if error.filename == str(temp):  # the user knows the output by its name, not the temporary one
+        if error.filename == str(temp):
             error.filename = str(target)
         raise
+
+
+def discard(path: Path) -> None:
+    """Delete a temporary file; a failure to do so (a read-only or full disk) never hides the error
+    that made it necessary."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_outputs(*paths: str | Path) -> Iterator[list[Path]]:
+    """Yield one temporary path per target; when the block ends, commit them in the given order.
+
+    All or nothing: if the block raises (Ctrl-C included) or a commit fails, every temporary file is
+    deleted and so is every target already committed by this call, so a set of files that belong
+    together (a style and its thumbnail) is never half saved. Put the file whose presence means
+    "saved" last.
+    """
+    targets = [Path(path) for path in paths]
+    for target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    temps = [temporary_beside(target) for target in targets]
+    placed: list[Path] = []
+    try:
+        yield temps
+        for temp, target in zip(temps, targets, strict=True):
+            commit(temp, target)
+            placed.append(target)
+    except BaseException:
+        for path in placed:
+            discard(path)
+        raise
     finally:
-        with contextlib.suppress(OSError):
-            temp.unlink(missing_ok=True)
+        for temp in temps:
+            discard(temp)
+
+
+@contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """Yield a hidden temporary path in ``path``'s folder; rename it over ``path`` when the block ends
+    (see :func:`atomic_outputs`)."""
+    with atomic_outputs(path) as (temp,):
+        yield temp

@@ -19,9 +19,7 @@ import builtins
 import errno
 import io
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from stylecast.atomic import atomic_outputs
 from stylecast.errors import StylecastError, StyleError
 from stylecast.fs import home_dir
 from stylecast.styles import Credits, widen
@@ -93,23 +92,6 @@ class _DamagedEntry(Exception):
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or re.fullmatch(NAME_PATTERN, name) is None:
         raise StyleError(f"style name {name!r} is invalid: use {NAME_RULE}")
-
-
-def _write_bytes(data: bytes, final: Path, temps: list[Path]) -> Path:
-    """Write ``data`` to a new temporary file next to ``final`` and return it (not yet renamed).
-
-    The temporary name starts with a dot, so a crash before the rename leaves nothing that
-    :meth:`StyleLibrary.list` would read as an entry.
-    """
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    temp = Path(name)
-    temps.append(temp)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        # On disk before the rename: after a power cut the entry is either whole or absent.
-        os.fsync(handle.fileno())
-    return temp
 
 
 def _thumbnail_png(painting: np.ndarray) -> bytes:
@@ -278,22 +260,14 @@ class StyleLibrary:
                            metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)})
         thumb_bytes = _thumbnail_png(painting) if painting is not None else None
         entry, thumb = self.entry_path(style.name), self.thumbnail_path(style.name)
-        temps: builtins.list[Path] = []
-        placed: builtins.list[Path] = []
+        files = [(thumb, thumb_bytes)] if thumb_bytes is not None else []
+        files.append((entry, entry_bytes))  # last: once the entry is in place, the style is saved
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            thumb_temp = _write_bytes(thumb_bytes, thumb, temps) if thumb_bytes is not None else None
-            entry_temp = _write_bytes(entry_bytes, entry, temps)
-            if thumb_temp is not None:
-                os.replace(thumb_temp, thumb)
-                placed.append(thumb)
-            os.replace(entry_temp, entry)
-        except BaseException as error:  # also KeyboardInterrupt: nothing half-saved either way
-            for path in temps + placed:
-                path.unlink(missing_ok=True)
-            if isinstance(error, OSError):
-                raise StylecastError(self._write_error_message(style.name, error)) from error
-            raise
+            with atomic_outputs(*(path for path, _ in files)) as temps:
+                for temp, (_, data) in zip(temps, files, strict=True):
+                    temp.write_bytes(data)
+        except OSError as error:  # nothing half-saved: atomic_outputs removed what it had written
+            raise StylecastError(self._write_error_message(style.name, error)) from error
         style.thumbnail = thumb if thumb_bytes is not None else None
         return entry
 

@@ -172,3 +172,19 @@ def test_clip_pairs_shards(shifting_video: Path, make_video: Callable[..., Path]
     split = [ClipPairs([shifting_video, other], cache, short_side=64, shard=(rank, 2)) for rank in range(2)]
     assert [clip.paths for clip in split] == [[shifting_video], [other]]
     assert [len(clip) for clip in split] == [7, 3]
+
+
+def test_clip_pairs_cache_write_failure_names_the_folder_and_leaves_nothing(
+        shifting_video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import stylecast.atomic as atomic
+
+    def disk_full(path: Path, directory: bool = False) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(atomic, "fsync_path", disk_full)
+    cache = tmp_path / "cache"
+    with pytest.raises(InputError, match="flow cache folder.*No space left on device.*cache_dir"):
+        ClipPairs([shifting_video], cache, short_side=64, pairs_per_clip=2)
+    assert list(cache.iterdir()) == []

@@ -9,8 +9,6 @@ to the previous one, so ``warp(prev, flow) ~ cur``.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import cv2
 import numpy as np
 import torch
 
+from stylecast.atomic import atomic_output
 from stylecast.data._sampling import check_shard, randint, uniform
 from stylecast.data.motion import MotionPair
 from stylecast.errors import InputError
@@ -331,16 +330,10 @@ def _read_cache(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
 def _write_cache(path: Path, frames: np.ndarray, flow: np.ndarray, mask: np.ndarray) -> None:
     """Write atomically: a crash mid-write must not leave a half file that looks like a cache hit."""
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+        with atomic_output(path) as temp, temp.open("wb") as file:
+            np.savez(file, frames=frames, flow=flow, mask=mask)
     except OSError as error:
         raise InputError(
-            f"cannot write to the flow cache folder {str(path.parent)!r} ({error}): "
-            "choose a writable cache_dir"
+            f"cannot write to the flow cache folder {str(path.parent)!r} ({error.strerror or error}): "
+            "choose a writable cache_dir with free space"
         ) from error
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, frames=frames, flow=flow, mask=mask)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -7,7 +7,6 @@ from __future__ import annotations
 import glob
 import os
 import re
-import uuid
 from pathlib import Path
 
 from stylecast.errors import InputError
@@ -238,18 +237,6 @@ def make_folder(target: Path) -> None:
             f"cannot write {str(target)!r} ({error.strerror or error}): choose a writable folder"
         ) from error
     _check_writable_folder(target.parent, target)
-
-
-def temp_sibling(target: Path) -> Path:
-    """A hidden name beside ``target``: same folder (so ``os.replace`` is atomic), same suffix."""
-    return target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.partial{target.suffix}")
-
-
-def remove_quietly(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError:
-        pass
 
 
 def writable_suffix(target: Path, allowed: tuple[str, ...], what: str) -> str:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -13,11 +12,12 @@ import av
 import av.error
 import numpy as np
 
+from stylecast.atomic import commit, discard, temporary_beside
 from stylecast.errors import InputError, StylecastError
 from stylecast.io.audio import AudioCarrier
 from stylecast.io.frames import BT709, LIMITED_RANGE
 from stylecast.io.images import check_rgb
-from stylecast.io.paths import WRITABLE_VIDEO_EXTENSIONS, make_folder, remove_quietly, temp_sibling, writable_suffix
+from stylecast.io.paths import WRITABLE_VIDEO_EXTENSIONS, make_folder, writable_suffix
 from stylecast.io.probe import describe_error
 
 _MUXER_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -81,13 +81,13 @@ class VideoWriter:
         self._closed = False
         self._audio: AudioCarrier | None = None
         make_folder(target)
-        self._temp = temp_sibling(target)
+        self._temp = temporary_beside(target, keep_suffix=True)
         muxer = _MUXER_BY_SUFFIX[suffix]
         options = {"movflags": "+faststart"} if muxer in ("mp4", "mov") else {}
         try:
             self._container = av.open(str(self._temp), "w", format=muxer, options=options)
         except (av.error.FFmpegError, OSError) as error:
-            remove_quietly(self._temp)
+            discard(self._temp)
             raise InputError(f"cannot write {str(target)!r} ({describe_error(error)}): choose a writable "
                              "folder") from error
         try:
@@ -96,7 +96,7 @@ class VideoWriter:
                 self._audio = AudioCarrier.open(Path(audio_from), self._container, muxer)
         except BaseException:
             self._container.close()
-            remove_quietly(self._temp)
+            discard(self._temp)
             raise
 
     def _add_video_stream(self, crf: int, preset: str) -> Any:
@@ -181,7 +181,7 @@ class VideoWriter:
                     self._audio.finish(video_end, self.warnings)
             if success:
                 self._container.close()
-                os.replace(self._temp, self.path)
+                commit(self._temp, self.path)
         except BaseException:
             success = False
             raise
@@ -193,6 +193,6 @@ class VideoWriter:
                     self._container.close()
                 except (av.error.FFmpegError, OSError):
                     pass  # the file is being discarded; the first error is the one that matters
-                remove_quietly(self._temp)
+                discard(self._temp)
 
 
