@@ -34,9 +34,9 @@ import torch
 from stylecast import losses as L
 from stylecast.data import list_images, load_rgb, to_tensor
 from stylecast.data.clips import dis_flow, occlusion_mask
-from stylecast.library import StyleLibrary
 from stylecast.models.encoder import VGG19Features
 from stylecast.runtime.stabilize import FlowStabilizer
+from stylecast.styles.library import StyleLibrary
 from stylecast.stylizer import Stylizer
 
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]

@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "stylecast"
 # torch side (models ... styling.encode) may also import the light base (layers 0 and 1).
 LIGHT_LAYERS: list[tuple[str, ...]] = [
     ("stylecast._version", "stylecast.errors", "stylecast.atomic", "stylecast.argtypes", "stylecast.fs"),
-    ("stylecast.modelfile", "stylecast.styles", "stylecast.library", "stylecast.io",
+    ("stylecast.modelfile", "stylecast.styles", "stylecast.io",
      "stylecast.runtime.progress", "stylecast.runtime.httpserve", "stylecast.runtime.postprocess",
      "stylecast.styling.painting",
      "stylecast.styling"),

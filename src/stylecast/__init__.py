@@ -39,8 +39,8 @@ def list_styles(path: str | Path | None = None) -> list[str]:
     """The names of a model's styles (``None``: the shipped model), then the user's styles made for it."""
     from pathlib import Path
 
-    from stylecast.library import StyleLibrary
     from stylecast.modelfile import default_model_path, model_digest, read_metadata
+    from stylecast.styles.library import StyleLibrary
 
     model = Path(path) if path is not None else default_model_path()
     shipped = [str(style["name"]) for style in read_metadata(model)["styles"]]

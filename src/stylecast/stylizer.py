@@ -14,10 +14,10 @@ import numpy as np
 
 from stylecast.errors import ModelFileError, StyleError
 from stylecast.fs import has_train_extra
-from stylecast.library import StyleLibrary
 from stylecast.modelfile import check_finite, default_model_path, model_digest, read_metadata
 from stylecast.runtime.engine import Engine, create_engine
 from stylecast.styles import check_knob, parse_blend, resolve_code, set_knob, vector_width, widen
+from stylecast.styles.library import StyleLibrary
 
 
 def _read_bank(path: Path) -> np.ndarray:

@@ -12,8 +12,8 @@ from stylecast.cli.common import emit, json_option, model_option
 
 
 def cmd_styles(args: argparse.Namespace) -> int:
-    from stylecast.library import StyleLibrary
     from stylecast.modelfile import default_model_path, model_digest, read_metadata
+    from stylecast.styles.library import StyleLibrary
 
     path = Path(args.model) if args.model else default_model_path()
     meta = read_metadata(path)
@@ -60,7 +60,7 @@ def cmd_add_style(args: argparse.Namespace) -> int:
 
 
 def cmd_remove_style(args: argparse.Namespace) -> int:
-    from stylecast.library import StyleLibrary
+    from stylecast.styles.library import StyleLibrary
 
     library = StyleLibrary()
     library.remove(args.name)

@@ -35,11 +35,11 @@ from torch import nn
 from stylecast import losses as L
 from stylecast.data.images import ContentImages, _resize_short_side, _to_chw_uint8, list_images, load_rgb
 from stylecast.errors import InputError
-from stylecast.library import StyleLibrary, UserStyle
 from stylecast.modelfile import default_model_path, model_digest, read_metadata
 from stylecast.models.encoder import VGG19Features
 from stylecast.models.io import load_stylenet
 from stylecast.models.style import STYLE_STAT_LAYERS, StyleNet, style_statistics
+from stylecast.styles.library import StyleLibrary, UserStyle
 from stylecast.styling.encode import painting_tensor
 from stylecast.styling.painting import check_painting, painting_scale, read_painting
 from stylecast.train.objective import PerceptualObjective
@@ -267,7 +267,7 @@ def add_style(image: str | Path, name: str, minutes: float = 10.0, model: str | 
 
     Args:
         image: the painting file.
-        name: the new style's name (:data:`stylecast.library.NAME_PATTERN`), free in ``library`` and
+        name: the new style's name (:data:`stylecast.styles.library.NAME_PATTERN`), free in ``library`` and
             among the model's styles.
         minutes: adaptation budget; 0 keeps the style encoder's instant code.
         model: the model file (``None``: the shipped model).

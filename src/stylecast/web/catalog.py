@@ -26,9 +26,9 @@ from PIL import Image
 
 from stylecast.atomic import atomic_output
 from stylecast.errors import StyleError
-from stylecast.library import StyleLibrary
 from stylecast.modelfile import model_digest
 from stylecast.styles import Credits, blend, parse_blend, widen
+from stylecast.styles.library import StyleLibrary
 from stylecast.stylizer import Stylizer
 from stylecast.web.errors import NotFoundError
 
@@ -69,7 +69,7 @@ class StyleCatalog:
     Args:
         stylizer: the shared stylizer (its model's bank and credits).
         paintings_dir: where uploaded paintings and their codes are kept.
-        library: the user's style library (default: :func:`stylecast.library.library_dir`).
+        library: the user's style library (default: :func:`stylecast.styles.library.library_dir`).
     """
 
     def __init__(self, stylizer: Stylizer, paintings_dir: Path, library: StyleLibrary | None = None) -> None:

@@ -1,6 +1,6 @@
 """The user's style library: styles added with ``stylecast add-style``, usable by name everywhere.
 
-One style is one style vector for the shipped G (``styles.py``: a code, optionally followed by
+One style is one style vector for the shipped G (``styles.vectors``: a code, optionally followed by
 offsets to G's normalisation parameters), stored as two files in the library folder:
 
     <root>/<name>.safetensors   tensor ``code`` ``(code_dim,)`` or ``(code_dim + offset_dim,)`` float32,
@@ -31,7 +31,7 @@ import numpy as np
 from stylecast.atomic import atomic_outputs
 from stylecast.errors import StylecastError, StyleError
 from stylecast.fs import home_dir
-from stylecast.styles import Credits, widen
+from stylecast.styles.vectors import Credits, widen
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 NAME_RULE = ("1 to 40 characters: lowercase letters, digits, '_' or '-', starting with a letter or digit "

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from stylecast.errors import StylecastError, StyleError
-from stylecast.library import StyleLibrary, UserStyle, library_dir
 from stylecast.modelfile import model_digest, write_model_file
+from stylecast.styles.library import StyleLibrary, UserStyle, library_dir
 
 CODE_DIM = 16
 
