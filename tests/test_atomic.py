@@ -61,3 +61,10 @@ def test_writers_that_pick_the_format_by_name_keep_the_suffix(tmp_path: Path) ->
     temp = temporary_beside(tmp_path / "clip.mp4", keep_suffix=True)
     assert temp.name.startswith(".clip.") and temp.name.endswith(".partial.mp4")
     assert temporary_beside(tmp_path / "clip.mp4") != temporary_beside(tmp_path / "clip.mp4")
+
+
+def test_errors_of_the_block_name_the_target(tmp_path: Path) -> None:
+    target = tmp_path / "model.onnx"
+    with pytest.raises(OSError) as caught, atomic_output(target) as temp:
+        raise OSError(30, "Read-only file system", str(temp))
+    assert caught.value.filename == str(target)

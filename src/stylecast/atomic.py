@@ -45,6 +45,13 @@ def temporary_beside(target: Path, keep_suffix: bool = False) -> Path:
     return target.with_name(f".{target.name}.{tag}.tmp")
 
 
+def _name_the_target(error: OSError, temps: list[Path], targets: list[Path]) -> None:
+    """Put the file the user knows into an error about its temporary file."""
+    for temp, target in zip(temps, targets, strict=True):
+        if error.filename == str(temp):
+            error.filename = str(target)
+
+
 def commit(temp: Path, target: Path) -> None:
     """Flush ``temp`` and rename it over ``target``, with the permissions a new file would get
     (``0o666`` minus the umask); an ``OSError`` names ``target``, the file the user knows."""
@@ -56,8 +63,7 @@ def commit(temp: Path, target: Path) -> None:
         os.replace(temp, target)
         fsync_path(target.parent, directory=True)
     except OSError as error:
-        if error.filename == str(temp):
-            error.filename = str(target)
+        _name_the_target(error, [temp], [target])
         raise
 
 
@@ -87,9 +93,11 @@ def atomic_outputs(*paths: str | Path) -> Iterator[list[Path]]:
         for temp, target in zip(temps, targets, strict=True):
             commit(temp, target)
             placed.append(target)
-    except BaseException:
+    except BaseException as error:
         for path in placed:
             discard(path)
+        if isinstance(error, OSError):  # also errors of the block, which writes to the temporary names
+            _name_the_target(error, temps, targets)
         raise
     finally:
         for temp in temps:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from stylecast.argtypes import add_look_options, count, number
 from stylecast.cli.common import model_option
 from stylecast.cli.stylize import add_engine_options
+from stylecast.runtime.live.command import LiveOptions
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -41,7 +43,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return live
 
 
+def options(args: argparse.Namespace) -> LiveOptions:
+    """The parsed ``live`` arguments as the run's options."""
+    names = [f.name for f in dataclasses.fields(LiveOptions) if f.name != "sinks"]
+    return LiveOptions(sinks=list(args.sink), **{name: getattr(args, name) for name in names})
+
+
 def _run(args: argparse.Namespace) -> int:
     from stylecast.runtime.live import run  # the live path's modules load when it runs, not to parse
 
-    return run(args)
+    return run(options(args))

@@ -17,9 +17,7 @@ import copy
 import dataclasses
 import json
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -44,6 +42,7 @@ from stylecast.train.config import TrainConfig
 from stylecast.train.distributed import DistInfo, pick_device
 from stylecast.train.objective import PerceptualObjective
 from stylecast.train.precision import autocast, resolve_precision
+from stylecast.train.stopping import StopAtStepEnd
 
 STYLE_CROPS = 8  # crops per painting whose statistics train the style encoder
 
@@ -68,31 +67,6 @@ def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
 def _crop(images: torch.Tensor, offsets: torch.Tensor, size: int) -> torch.Tensor:
     return torch.stack([img[:, y:y + size, x:x + size] for img, (y, x) in zip(images, offsets.tolist(),
                                                                                strict=True)])
-
-
-class _StopAtStepEnd:
-    """Ctrl-C or SIGTERM during training asks the loop to stop after the current step, which it saves
-    (a step cut in half would leave G updated and D not); a second Ctrl-C stops at once, unsaved."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # an embedding program owns the signals
-
-        def handle(signum: int, frame: Any) -> None:
-            if self.requested and signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            self.requested = True
-
-        self._previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def uninstall(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous = {}
 
 
 class Trainer:
@@ -439,7 +413,7 @@ class Trainer:
         # Training photos per step over all processes (each photo's previous frame also goes through G).
         images_per_step = self.config.data.batch * self.dist.world
         first_step = self.step
-        stop = _StopAtStepEnd() if not self.dist.enabled else None
+        stop = StopAtStepEnd() if not self.dist.enabled else None
         try:
             if stop is not None:
                 stop.install()

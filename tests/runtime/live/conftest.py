@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from stylecast.cli import live as live_command
+from stylecast.runtime.live.command import LiveOptions
 from stylecast.runtime.live.sinks import MJPEG_BOUNDARY
 from stylecast.stylizer import Stylizer
 from tests.runtime.conftest import gradient_frame
@@ -32,10 +33,11 @@ def stylizer(model: str) -> Stylizer:
     return Stylizer(model, "onnx", "fp32", threads=1)
 
 
-def live_args(*argv: str) -> argparse.Namespace:
+def live_args(*argv: str) -> LiveOptions:
+    """The options ``stylecast live ARGV`` runs with (parsed by the real command line)."""
     parser = argparse.ArgumentParser(prog="stylecast")
     live_command.add_parser(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(["live", *argv])
+    return live_command.options(parser.parse_args(["live", *argv]))
 
 
 def free_port() -> int:

@@ -1,15 +1,15 @@
-"""``stylecast live`` on the command line: its options, signals, reporting, and ``run``."""
+"""A live run: its options (``LiveOptions``, filled by ``cli/live.py``), signals, reporting, and ``run``."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from stylecast.argtypes import frame_size
@@ -27,6 +27,46 @@ if TYPE_CHECKING:
     from stylecast.stylizer import Stylizer
 
 FIRST_FRAME_TIMEOUT = 15.0  # a stream's open timeout plus its first keyframe
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """What a live run is asked to do (``stylecast live --help`` explains each; the CLI validates
+    numbers and choices before they get here, ``run`` checks how they combine).
+
+    Attributes:
+        source: camera index or device, stream URL or video file.
+        sinks: sink specs (``window``, a video file, ``rtmp://``, ``mjpeg://HOST:PORT``, ``virtualcam``,
+            ``null``).
+        size: output ``"WxH"``, or ``None`` for the source's size.
+        style, strength, knob, preserve_color, stabilize: the look at the start (all change live).
+        target_fps: lower the working size when behind this rate (``None``: always full size).
+        control: ``[HOST:]PORT`` for ``GET``/``POST /state``, or ``None``.
+        duration: stop after this many seconds (``None``: until stopped or the end of a file).
+        model, backend, precision, threads, compile: the engine (see ``Stylizer``).
+        json: stats as JSON lines on stdout instead of a status line.
+    """
+
+    source: str
+    sinks: Sequence[str] = field(default_factory=lambda: ["window"])
+    size: str | None = None
+    style: str | None = None
+    strength: float = 1.0
+    knob: float | None = None
+    preserve_color: bool = False
+    stabilize: bool = False
+    target_fps: float | None = None
+    loop: bool = False
+    control: str | None = None
+    reconnect: int = 3
+    duration: float | None = None
+    stats_interval: float = 1.0
+    model: str | None = None
+    backend: str = "onnx"
+    precision: str = "fp32"
+    threads: int | None = None
+    compile: bool = False
+    json: bool = False
 
 
 # Command line
@@ -91,11 +131,11 @@ class _Reporter:
 
 # Longer than 60 lines on purpose: one ExitStack owns the source, every sink, its thread and the control
 # server, so the order in which they open and close is read in one place.
-def run(args: argparse.Namespace, *, stop: threading.Event | None = None, stylizer: Stylizer | None = None) -> int:
+def run(args: LiveOptions, *, stop: threading.Event | None = None, stylizer: Stylizer | None = None) -> int:
     """Run ``stylecast live`` until stopped; 0 after a clean stop or the end of a file.
 
     Args:
-        args: the parsed ``live`` arguments.
+        args: what to run.
         stop: set it (from another thread) to end the run cleanly; one is made if not given.
         stylizer: an engine to use instead of loading ``args.model`` (embedding, tests).
 
@@ -177,7 +217,7 @@ def run(args: argparse.Namespace, *, stop: threading.Event | None = None, styliz
     return 0
 
 
-def _checked_sinks(args: argparse.Namespace) -> list[Sink]:
+def _checked_sinks(args: LiveOptions) -> list[Sink]:
     """The sinks of ``args`` (unopened), after every argument that could refuse the run was checked."""
     from stylecast.runtime.live.sinks import WindowSink, parse_sink
 
@@ -188,7 +228,7 @@ def _checked_sinks(args: argparse.Namespace) -> list[Sink]:
     if args.compile and args.target_fps:
         raise InputError("--compile builds G for one frame size, and --target-fps changes the size as it goes: "
                          "use one of them (fix the size with --size)")
-    sinks = [parse_sink(spec) for spec in args.sink]
+    sinks = [parse_sink(spec) for spec in args.sinks]
     for index, sink in enumerate(sinks):
         if any(other.name == sink.name for other in sinks[:index]):
             sink.name = f"{sink.name} #{index + 1}"  # stats are kept by name
