@@ -67,6 +67,9 @@ def _cases() -> list[Case]:
         Case("threads-huge", (*s, "--style", "udnie", "--threads", "100000"), "--threads"),
         Case("threads-negative", (*s, "--style", "udnie", "--threads", "-5"), "--threads"),
         Case("threads-zero", (*s, "--style", "udnie", "--threads", "0"), "--threads"),
+        Case("working-size-tiny", (*s, "--style", "udnie", "--working-size", "8"), "--working-size"),
+        Case("working-size-word", (*s, "--style", "udnie", "--working-size", "half"), "--working-size"),
+        Case("working-size-nan", (*s, "--style", "udnie", "--working-size", "nan"), "--working-size"),
         Case("workers-huge", (*s, "--style", "udnie", "--workers", "5000"), "--workers"),
         Case("workers-zero", (*s, "--style", "udnie", "--workers", "0"), "--workers"),
         Case("max-side-tiny", (*s, "--style", "udnie", "--max-side", "3"), "--max-side"),
@@ -137,6 +140,8 @@ def _cases() -> list[Case]:
         # --- live (refused before any source or sink opens)
         Case("live-size-zero", ("live", "--source", "{clip}", "--sink", "null", "--size", "0x0"), "16x16"),
         Case("live-size-text", ("live", "--source", "{clip}", "--sink", "null", "--size", "big"), "640x480"),
+        Case("live-working-size", ("live", "--source", "{clip}", "--sink", "null", "--working-size", "99999"),
+             "--working-size"),
         Case("live-strength", ("live", "--source", "{clip}", "--sink", "null", "--strength", "-0.5"), "--strength"),
         Case("live-target-fps", ("live", "--source", "{clip}", "--sink", "null", "--target-fps", "0"),
              "--target-fps"),

@@ -51,6 +51,15 @@ def count(low: int, high: int, what: str = "") -> Callable[[str], int]:
     return lambda text: int(parse(text))
 
 
+def working_size(text: str) -> int | str:
+    """An argparse type: ``auto``, ``full``, or the working size's shorter side in pixels (16 to 4320)."""
+    if text in ("auto", "full"):
+        return text
+    if not text.lstrip("+-").isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not auto, full or a short side in pixels (16 to 4320)")
+    return count(16, 4320, "the short side G runs at, in pixels")(text)
+
+
 def unit(what: str) -> Callable[[str], float]:
     """An argparse type: a finite number from 0 to 1."""
     return number(0.0, 1.0, what=what)

@@ -7,6 +7,9 @@ statistics) needs torch.
 
 from __future__ import annotations
 
+import functools
+import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,8 @@ from stylecast.errors import ModelFileError, StyleError
 from stylecast.fs import has_train_extra
 from stylecast.modelfile import check_finite, default_model_path, model_digest, read_metadata
 from stylecast.runtime.engine import Engine, create_engine
+from stylecast.runtime.postprocess import finish
+from stylecast.runtime.upscale import WorkingSize, shrink, upscale_batch
 from stylecast.styles import check_knob, parse_blend, resolve_code, set_knob, vector_width, widen
 from stylecast.styles.library import StyleLibrary
 
@@ -43,10 +48,15 @@ class Stylizer:
         threads: intra-op threads (default: all cores).
         compile: with the torch backend, compile G (``torch.compile``): faster, after a one-off
             compilation per frame size.
+        working_size: the size G runs at for large frames (``runtime/upscale.py``): ``"auto"`` (by
+            the frame size and this machine's measured speed: 360 px short side on a 2-core CPU for
+            frames over 480 px, full size on a GPU), ``"full"``, or a short side in pixels. The result
+            is always the frame's own size, its fine detail taken from the frame.
     """
 
     def __init__(self, model: str | Path | None = None, backend: str = "onnx", precision: str = "fp32",
-                 threads: int | None = None, compile: bool = False) -> None:
+                 threads: int | None = None, compile: bool = False, working_size: int | str = "auto") -> None:
+        self.working_size = WorkingSize(working_size)
         self.model_path = Path(model) if model is not None else default_model_path()
         self.meta = read_metadata(self.model_path)
         # Style vectors (styles.py): the trained codes with zero offsets, then the user's styles adapted
@@ -137,5 +147,20 @@ class Stylizer:
         if knob is not None:
             code = set_knob(code, knob, self.meta["generator"])
         frames = image[None] if image.ndim == 3 else image
-        out = self.engine(frames, code, strength, preserve_color)
+        dims = self.working_size.dims(frames.shape[2], frames.shape[1], functools.partial(self._seconds_at, code))
+        if dims is None:
+            out = self.engine(frames, code, strength, preserve_color)
+        else:  # the fast path: G at the working size, brought back with the frame's detail
+            small = np.stack([shrink(frame, dims) for frame in frames])
+            out = finish(frames, upscale_batch(frames, small, self.engine(small, code)), strength, preserve_color)
         return out[0] if image.ndim == 3 else out
+
+    def _seconds_at(self, code: np.ndarray, dims: tuple[int, int]) -> float:
+        """Seconds G takes for one ``dims`` frame here (median of three, after a first run)."""
+        frame = np.zeros((dims[1], dims[0], 3), np.uint8)
+        times = []
+        for _ in range(4):
+            start = time.perf_counter()
+            self.engine(frame[None], code)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times[1:])

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from stylecast.argtypes import MAX_THREADS, add_look_options, count
+from stylecast.argtypes import MAX_THREADS, add_look_options, count, working_size
 from stylecast.cli.common import emit, json_option, model_option
 from stylecast.errors import InputError
 
@@ -25,7 +25,7 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     jobs = expand_inputs(args.input, args.output, ".mp4")
     videos = [is_video(source) for source, _ in jobs]
     workers, threads = plan_workers(args.backend, args.threads, args.workers, any(videos) or len(jobs) > 1)
-    stylizer = Stylizer(args.model, args.backend, args.precision, threads, args.compile)
+    stylizer = Stylizer(args.model, args.backend, args.precision, threads, args.compile, args.working_size)
     # Resolve the style before touching any file, so a typo leaves nothing half-done.
     request = StyleRequest(stylizer.vector(args.style, args.knob), args.strength, args.preserve_color, args.max_side,
                            args.stabilize, args.crf, preset)
@@ -73,12 +73,21 @@ def add_parser(subparsers: Any) -> None:
     stylize.set_defaults(func=cmd_stylize)
 
 
+def add_working_size_option(parser: argparse.ArgumentParser) -> None:
+    """``--working-size``: the size G runs at for large frames (stylize, live, serve, bench)."""
+    parser.add_argument("--working-size", type=working_size, default="auto", metavar="auto|full|PIXELS",
+                        help="the short side G runs at for large frames; the result keeps the full size, its fine "
+                             "detail taken from the frame (default auto: chosen from the frame size and this "
+                             "machine's speed, 360 on a 2-core CPU for frames over 480; full turns it off)")
+
+
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
     """The engine's options, shared by ``stylize`` and ``live``."""
     parser.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                         help="bf16 with --backend torch (PSNR 49 dB against fp32)")
     parser.add_argument("--threads", type=count(1, MAX_THREADS), help="compute threads (default: all cores)")
+    add_working_size_option(parser)
     parser.add_argument("--compile", action="store_true",
                         help="with --backend torch: compile G before the frames of each size (the fastest path on "
                              "a CPU for one frame at a time; ~30 s once per size, a C++ compiler needed)")

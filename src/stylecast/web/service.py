@@ -95,6 +95,7 @@ class ServeSettings:
     max_painting_mb: float = 25.0
     max_peers: int = 8
     live_max_side: int = 640
+    working_size: int | str = "auto"  # for video jobs (Stylizer): live frames are at most live_max_side
 
 
 def lock_data_dir(data_dir: Path) -> IO[bytes]:
@@ -169,7 +170,8 @@ class WebApp:
             raise StylecastError(f"cannot create the data dir {self.data_dir} ({error.strerror or error}): choose a "
                                  "writable one with --data-dir") from error
         self._data_lock = lock_data_dir(self.data_dir)
-        self.stylizer = stylizer or Stylizer(settings.model, "onnx", "fp32", settings.threads)
+        self.stylizer = stylizer or Stylizer(settings.model, "onnx", "fp32", settings.threads,
+                                             working_size=settings.working_size)
         self.catalog = StyleCatalog(self.stylizer, self.paintings)
         self.store = JobStore(self.data_dir / "jobs.sqlite3")
         self.worker = JobWorker(self.store, {"stylize": self._run_stylize, "add-style": self._run_add_style},

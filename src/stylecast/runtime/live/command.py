@@ -43,7 +43,7 @@ class LiveOptions:
         target_fps: lower the working size when behind this rate (``None``: always full size).
         control: ``[HOST:]PORT`` for ``GET``/``POST /state``, or ``None``.
         duration: stop after this many seconds (``None``: until stopped or the end of a file).
-        model, backend, precision, threads, compile: the engine (see ``Stylizer``).
+        model, backend, precision, threads, compile, working_size: the engine (see ``Stylizer``).
         json: stats as JSON lines on stdout instead of a status line.
     """
 
@@ -66,6 +66,7 @@ class LiveOptions:
     precision: str = "fp32"
     threads: int | None = None
     compile: bool = False
+    working_size: int | str = "auto"
     json: bool = False
 
 
@@ -153,7 +154,8 @@ def run(args: LiveOptions, *, stop: threading.Event | None = None, stylizer: Sty
     sinks = _checked_sinks(args)  # every argument is checked before anything opens
     source = open_source(args.source, size, loop=args.loop, reconnect=args.reconnect)
     if stylizer is None:
-        stylizer = Stylizer(args.model, args.backend, args.precision, args.threads, args.compile)
+        stylizer = Stylizer(args.model, args.backend, args.precision, args.threads, args.compile,
+                             args.working_size)
     controls = LiveControls(stylizer, args.style or stylizer.styles[0], args.strength, args.preserve_color,
                             args.stabilize, knob=args.knob)
     reporter = _Reporter(args.json)

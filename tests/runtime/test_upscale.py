@@ -1,0 +1,137 @@
+"""The fast path for large frames: the working size, the guided upscale, and how Stylizer uses them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from stylecast.cli import main
+from stylecast.runtime import upscale
+from stylecast.runtime.upscale import WorkingSize, guided_upscale, shrink, working_dims
+from stylecast.stylizer import Stylizer
+
+
+def _photo(width: int = 640, height: int = 480) -> np.ndarray:
+    """Smooth colour fields with sharp, one-pixel detail: a grid of thin dark lines and a bright disc."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    image = np.stack([x / width, y / height, 0.5 + 0.3 * np.sin(x / 40.0)], axis=-1) * 200 + 20
+    image[(x.astype(int) % 23 == 0) | (y.astype(int) % 29 == 0)] = 10
+    image[(x - width / 2) ** 2 + (y - height / 2) ** 2 < (height / 5) ** 2] = 240
+    return image.astype(np.uint8)
+
+
+def test_working_dims_keep_the_aspect_and_even_sides() -> None:
+    assert working_dims(1280, 720, 360) == (640, 360)
+    assert working_dims(1920, 1080, 360) == (640, 360)
+    assert working_dims(720, 1280, 360) == (360, 640)
+    assert working_dims(1001, 667, 360) == (540, 360)
+    assert working_dims(640, 360, 360) is None and working_dims(480, 360, 360) is None
+    assert working_dims(1280, 720, None) is None
+
+
+def test_the_frames_detail_comes_back_where_bilinear_loses_it() -> None:
+    frame = _photo()
+    small = shrink(frame, (320, 240))
+    # A G that traces the photo (here: the photo itself, tinted) leaves the fine lines to the upscale.
+    styled = np.clip(small.astype(np.int16) + [30, -20, 10], 0, 255).astype(np.uint8)
+    tinted = np.clip(frame.astype(np.int16) + [30, -20, 10], 0, 255).astype(np.uint8)
+    fast = guided_upscale(frame, small, styled)
+    plain = cv2.resize(styled, (640, 480), interpolation=cv2.INTER_LINEAR)
+    assert fast.shape == frame.shape and fast.dtype == np.uint8
+    error_fast = np.abs(fast.astype(float) - tinted).mean()
+    error_plain = np.abs(plain.astype(float) - tinted).mean()
+    assert error_fast < 0.6 * error_plain, (error_fast, error_plain)
+
+
+def test_a_flat_frame_adds_nothing_to_gs_picture() -> None:
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    small = shrink(frame, (320, 240))
+    styled = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)  # G's own texture
+    assert np.array_equal(guided_upscale(frame, small, styled),
+                          cv2.resize(styled, (640, 480), interpolation=cv2.INTER_LINEAR))
+
+
+def test_the_gain_is_at_least_the_detail_floor_and_at_most_its_cap() -> None:
+    small = _photo(320, 240)
+    inverted = 255 - small  # a G that inverts the photo has a negative gain: the floor keeps some detail
+    gain = upscale.local_gain(small, inverted)
+    assert gain.shape == (240, 320) and gain.dtype == np.float32
+    assert gain.min() >= upscale.DETAIL and gain.max() <= upscale.MAX_GAIN
+    # Where the photo has detail (its lines), a G that traces it has a gain near 1.
+    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
+    busy = cv2.blur(gray * gray, (9, 9)) - cv2.blur(gray, (9, 9)) ** 2 > 0.01
+    assert busy.mean() > 0.2
+    traced = upscale.local_gain(small, small)
+    assert np.median(traced[busy]) > 0.8 and traced.max() < 1.02  # and never more than the detail there was
+
+
+def test_auto_measures_once_per_frame_size_and_picks_by_speed() -> None:
+    calls: list[tuple[int, int]] = []
+
+    def slow(dims: tuple[int, int]) -> float:
+        calls.append(dims)
+        return 0.02  # a 2-core CPU: over the budget even at 360
+
+    auto = WorkingSize("auto")
+    assert auto.dims(640, 480, slow) is None and calls == []  # small frames: full size, nothing timed
+    assert auto.dims(1280, 720, slow) == (640, 360)
+    assert auto.dims(1280, 720, slow) == (640, 360) and calls == [(640, 360)]
+    assert WorkingSize("auto").dims(1920, 1080, lambda dims: 0.001) is None  # a GPU: full size fits
+    assert WorkingSize("auto").dims(3840, 2160, lambda dims: 0.003) == (1280, 720)
+    assert WorkingSize("full").dims(3840, 2160, slow) is None
+    assert WorkingSize(480).dims(1280, 720, slow) == (854, 480)
+    with pytest.raises(ValueError):
+        WorkingSize("half")
+
+
+def test_stylizer_runs_g_at_the_working_size_for_large_frames(model: str) -> None:
+    frame = _photo(1280, 720)
+    fast = Stylizer(model, working_size=360)
+    full = Stylizer(model, working_size="full")
+    code = fast.code("alpha")
+    seen: list[tuple[int, ...]] = []
+    engine = fast.engine
+
+    def spy(frames: np.ndarray, *args: object) -> np.ndarray:
+        seen.append(frames.shape)
+        return engine(frames, *args)  # type: ignore[call-arg]
+
+    fast.engine = spy  # type: ignore[assignment]
+    out = fast.stylize(frame, code)
+    assert seen == [(1, 360, 640, 3)] and out.shape == frame.shape
+    reference = full.stylize(frame, code)
+    # The same style as G at full size: the same palette (per-channel means, in grey levels).
+    assert np.abs(out.mean(axis=(0, 1)) - reference.mean(axis=(0, 1))).max() < 12
+    # Strength and colour still apply at full size.
+    assert np.array_equal(fast.stylize(frame, code, strength=0.0), frame)
+    batch = fast.stylize(np.stack([frame, frame[::-1]]), code)
+    assert batch.shape == (2, 720, 1280, 3) and np.array_equal(batch[0], out)
+
+
+def test_cli_working_size(model: str, tmp_path: Path) -> None:
+    photo = tmp_path / "big.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(_photo(1280, 720), cv2.COLOR_RGB2BGR))
+    outs = {}
+    for setting in ("full", "360", "auto"):
+        target = tmp_path / f"out_{setting}.png"
+        assert main(["stylize", str(photo), "--style", "alpha", "--model", model, "--working-size", setting,
+                     "-o", str(target)]) == 0
+        outs[setting] = cv2.imread(str(target))
+        assert outs[setting].shape == (720, 1280, 3)
+    assert not np.array_equal(outs["full"], outs["360"])
+    assert main(["stylize", str(photo), "--style", "alpha", "--model", model, "--working-size", "8",
+                 "-o", str(tmp_path / "x.png")]) == 2
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_bench_reports_the_working_size_and_the_stages(model: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--resolutions", "640x480", "--frames", "3", "--backends", "onnx:fp32", "--no-peer",
+                 "--model", model, "--working-size", "240", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [r["working"] for r in rows] == ["320x240", "full"]
+    assert set(rows[0]["cpu_ms"]) == {"decode", "stylize", "upsample", "encode"}
+    assert rows[0]["cpu_ms"]["upsample"] > 0 and rows[1]["cpu_ms"]["upsample"] == 0
