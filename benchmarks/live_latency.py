@@ -66,7 +66,7 @@ def run_live(stylizer: Stylizer, clip: Path, seconds: float, sink: str, target_f
         argv.append("--stabilize")
     captured = io.StringIO()
     with contextlib.redirect_stdout(captured):
-        live.run(parser.parse_args(argv), stop=stop, stylizer=stylizer)
+        live.run(live_command.options(parser.parse_args(argv)), stop=stop, stylizer=stylizer)
     lines = [json.loads(line) for line in captured.getvalue().splitlines() if line.startswith("{")]
     stats = [line for line in lines if line["event"] == "stats"]
     return {"end": lines[-1], "last": stats[-1] if stats else None}
@@ -105,11 +105,12 @@ def measure(stylizer: Stylizer, clip: Path, resolution: str, args: argparse.Name
            "seconds": end["seconds"], "fps_in": end["fps_in"], "fps_out": end["fps_out"],
            "dropped_share": round(end["dropped"] / max(end["frames_in"], 1), 3),
            "latency_p50_ms": end["latency_ms"]["p50"], "latency_p95_ms": end["latency_ms"]["p95"],
-           "working_size": last["processing_size"] if last else resolution}
+           "working_size": last["processing_size"] if last else resolution,
+           "g_at": stylizer.working_size.describe(*map(int, resolution.split("x")))}
     if not args.json:
         print(f"{resolution:>9}  in {row['fps_in']:5.1f} fps  out {row['fps_out']:5.1f} fps  "
               f"dropped {100 * row['dropped_share']:4.1f} %  latency p50 {row['latency_p50_ms']} ms  "
-              f"p95 {row['latency_p95_ms']} ms  (working at {row['working_size']}, {row['engine']}"
+              f"p95 {row['latency_p95_ms']} ms  (working at {row['working_size']}, G at {row['g_at']}, {row['engine']}"
               f"{', stabilised' if stabilize else ''})", flush=True)
     return row
 

