@@ -14,9 +14,10 @@ shipped style by its bank code; an unseen painting by the style encoder's instan
 
 Measures, none of which a training loss optimises:
   - structure: Pearson correlation between the photo's and the output's gradient magnitude (Sobel on
-    luminance, blurred with a Gaussian of sigma 2 px at 256 px). It asks whether the edges of the
-    photo are still where they were, and ignores colour and texture. The content loss compares VGG
-    features, never image gradients, and total variation looks at the output alone.
+    luminance, blurred with a Gaussian of sigma 2 px at 256 px); structure_fine the same with sigma
+    0.5 px (the coarse one overrated strong outlines drawn near, not on, the photo's edges). They ask
+    whether the edges of the photo are still where they were, and ignore colour and texture. The
+    content loss compares VGG features, never image gradients; total variation sees the output alone.
   - closeness to the painting, each as the share of the photo-to-painting distance that the output
     closes (0: no closer than the photo, 1: as close as the painting itself):
       * gram: E's Gram matrices at relu1_1..relu4_1 (what the style loss trains: reported, not trusted);
@@ -61,16 +62,20 @@ def resize_short(image: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
 
 
-def gradient_magnitude(image: np.ndarray) -> np.ndarray:
+def gradient_magnitude(image: np.ndarray, sigma_at_256: float = 2.0) -> np.ndarray:
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
     gx, gy = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
-    sigma = 2.0 * min(gray.shape) / 256.0
+    sigma = sigma_at_256 * min(gray.shape) / 256.0
     return cv2.GaussianBlur(np.sqrt(gx * gx + gy * gy), (0, 0), sigma)
 
 
-def structure(photo: np.ndarray, output: np.ndarray) -> float:
-    """Correlation of blurred gradient magnitude, photo vs output (1: every edge where it was)."""
-    a, b = gradient_magnitude(photo).ravel(), gradient_magnitude(output).ravel()
+def structure(photo: np.ndarray, output: np.ndarray, sigma_at_256: float = 2.0) -> float:
+    """Correlation of blurred gradient magnitude, photo vs output (1: every edge where it was).
+
+    ``sigma_at_256`` is the blur in pixels of a 256-px-short-side image: 2 (the issue's measure) asks
+    whether the edges are near where they were; 0.5 (``structure_fine``) whether they are exactly
+    there and not drowned in strokes: a face's features, a window's bars."""
+    a, b = gradient_magnitude(photo, sigma_at_256).ravel(), gradient_magnitude(output, sigma_at_256).ravel()
     return float(np.corrcoef(a, b)[0, 1])
 
 
@@ -244,7 +249,8 @@ def main() -> None:
                 out = run(photo)
                 closed = judge.closed(photo_desc[photo_name], judge.describe(out), paint_desc)
                 rows.append({"system": tag, "painting": pname, "photo": photo_name,
-                             "structure": structure(photo, out), **{f"closed_{k}": v for k, v in closed.items()}})
+                             "structure": structure(photo, out), "structure_fine": structure(photo, out, 0.5),
+                             **{f"closed_{k}": v for k, v in closed.items()}})
                 cells.append((tag, out))
                 outputs_by_photo.setdefault(photo_name, {}).setdefault(tag, []).append(out)
             if (p_index + ph_index) % max(1, len(photos)) == 0 or len(sheet_rows) < 2:
@@ -254,7 +260,7 @@ def main() -> None:
         print(f"{pname}: " + "  ".join(f"{tag} structure {v:.3f}" for tag, v in means.items()), file=sys.stderr,
               flush=True)
 
-    keys = ["structure", "closed_gram", "closed_peer", "closed_lab"]
+    keys = ["structure", "structure_fine", "closed_gram", "closed_peer", "closed_lab"]
     summary = summarise(rows, keys)
 
     diversity: dict[str, float] = {}
