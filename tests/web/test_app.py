@@ -42,6 +42,18 @@ def test_styles_with_credits_and_thumbnails(server: Server) -> None:
     assert min(Image.open(io.BytesIO(thumbnail.body)).size) > 32
 
 
+def test_style_previews(server: Server) -> None:
+    previews = {}
+    for name in ("udnie", "great_wave"):
+        answer = server.get(f"/api/styles/{name}/preview")
+        assert answer.status == 200 and answer.headers["content-type"] == "image/jpeg"
+        image = Image.open(io.BytesIO(answer.body))
+        assert max(image.size) == 320
+        previews[name] = np.asarray(image.convert("RGB"), dtype=np.float32)
+    assert np.abs(previews["udnie"] - previews["great_wave"]).mean() > 10  # each style its own picture
+    assert server.get("/api/styles/no_such_style/preview").status == 404
+
+
 def test_video_job_round_trip_keeps_frames_and_sound(server: Server, clip_with_sound: Path) -> None:
     created = server.post_files("/api/jobs", {"style": "the_scream:0.6,udnie:0.4", "strength": "0.9"},
                                 {"file": (clip_with_sound.name, clip_with_sound.read_bytes())})

@@ -139,6 +139,12 @@ def test_your_own_painting(page: Any, web: Server, tmp_path: Path) -> None:
     page.set_input_files("#painting-file", str(painting))
     page.click("#painting-form button[type=submit]")
     page.wait_for_selector("text=Now painting with stripes.png", timeout=60_000)
+    # A preview with the camera off: the painting beside a photo in its style, both loaded.
+    page.wait_for_selector("#painting-preview:not([hidden])")
+    sizes = page.eval_on_selector_all("#painting-preview img", "imgs => imgs.map(i => [i.naturalWidth, i.complete])")
+    assert all(width > 0 and complete for width, complete in sizes), sizes
+    assert float(page.get_attribute("#painting-preview", "data-seconds") or "nan") > 0
+    assert "stripes.png as a style" in page.inner_text("#painting-caption")
     card = page.locator(".style-card[aria-pressed=true]")
     assert (card.get_attribute("data-name") or "").startswith("upload-")
     page.fill("#adapt-name", "stripes")

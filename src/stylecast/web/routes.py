@@ -51,6 +51,12 @@ def styles_router(web: WebApp) -> APIRouter:
             raise NotFoundError(f"style {name!r} has no thumbnail")
         return FileResponse(entry.thumbnail, headers={"Cache-Control": "max-age=3600"})
 
+    @router.get("/api/styles/{name}/preview", tags=["styles"], responses={404: ERRORS[404]},
+                response_class=Response)
+    def style_preview(name: str) -> Response:
+        """A bundled photo in this style (JPEG, 320 px): how a style looks before the camera is on."""
+        return Response(web.preview(name), media_type="image/jpeg", headers={"Cache-Control": "no-cache"})
+
     @router.post("/api/paintings", status_code=201, response_model=StyleOut, tags=["styles"],
               responses={k: ERRORS[k] for k in (400, 413, 415, 424)})
     def upload_painting(file: Annotated[UploadFile, File(description="the painting: JPEG, PNG or WebP")]

@@ -18,6 +18,7 @@ back, cleaned, and used for the download's suggested name.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -68,6 +69,9 @@ JSON_BODY_LIMIT = 1 * MB
 MAX_PAINTING_PIXELS = 40_000_000
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 COPY_CHUNK = 1 * MB
+#: The photo every style's preview shows (bundled; see samples/CREDITS.md), and its longer side.
+PREVIEW_PHOTO = Path(__file__).resolve().parents[1] / "samples" / "photos" / "lake_boats.jpg"
+PREVIEW_SIDE = 320
 # FFmpeg opens still images as one-frame "videos"; a video job wants a video.
 _STILL_IMAGE_FORMATS = ("image2", "_pipe", "apng")
 
@@ -170,6 +174,8 @@ class WebApp:
             raise StylecastError(f"cannot create the data dir {self.data_dir} ({error.strerror or error}): choose a "
                                  "writable one with --data-dir") from error
         self._data_lock = lock_data_dir(self.data_dir)
+        self._preview_photo: np.ndarray | None = None
+        self._preview_lock = threading.Lock()
         self.stylizer = stylizer or Stylizer(settings.model, "onnx", "fp32", settings.threads,
                                              working_size=settings.working_size)
         self.catalog = StyleCatalog(self.stylizer, self.paintings)
@@ -197,6 +203,10 @@ class WebApp:
         side = self.settings.live_max_side
         width, height = working_size(side, side * 3 // 4, side)
         self.stylizer.stylize(np.zeros((height, width, 3), dtype=np.uint8), self.catalog.resolve(self.catalog.names[0]))
+        if painting_styles_available():
+            # E and the style encoder load in the background (seconds), so that the first painting
+            # uploaded becomes a style, with its preview, as fast as the next one.
+            threading.Thread(target=self._painting_encoder, name="stylecast-encoder-load", daemon=True).start()
 
     def _clean_leftovers(self) -> None:
         """Remove what a killed server was still writing, and files of jobs that no longer exist."""
@@ -251,6 +261,18 @@ class WebApp:
             self.catalog.discard_painting(name)
             raise
 
+    def preview(self, name: str) -> bytes:
+        """A JPEG of the bundled preview photo in style ``name``: what a style looks like before the
+        camera is on (the page shows it the moment a painting is uploaded)."""
+        code = self.catalog.resolve(self.catalog.entry(name).name)
+        with self._preview_lock:
+            if self._preview_photo is None:
+                self._preview_photo = read_image(PREVIEW_PHOTO, max_side=PREVIEW_SIDE)
+            styled = self.stylizer.stylize(self._preview_photo, code)
+        buffer = io.BytesIO()
+        Image.fromarray(styled).save(buffer, format="JPEG", quality=88)
+        return buffer.getvalue()
+
     @staticmethod
     def _read_painting(path: Path, shown: str) -> np.ndarray:
         try:
@@ -278,12 +300,17 @@ class WebApp:
     def _instant_code(self, painting: np.ndarray) -> np.ndarray:
         # The style encoder directly rather than Stylizer.code(path): that parses its argument as a style
         # spec, and a data dir path holding ',' or ':' would read as a blend.
+        encoder = self._painting_encoder()
+        with self._encoder_lock:
+            return np.asarray(encoder(painting), dtype=np.float32).reshape(1, -1)
+
+    def _painting_encoder(self) -> Any:
         with self._encoder_lock:
             if self._style_encoder is None:
                 from stylecast.styling.encode import PaintingEncoder  # torch is imported here, and only here
 
                 self._style_encoder = PaintingEncoder(self.stylizer.model_path)
-            return np.asarray(self._style_encoder(painting), dtype=np.float32).reshape(1, -1)
+            return self._style_encoder
 
     def create_adapt_job(self, body: AdaptIn) -> Job:
         require_painting_styles()
