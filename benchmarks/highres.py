@@ -31,6 +31,7 @@ from PIL import Image
 from quality import ClipMotion, read_clip, warping_error
 
 from stylecast.io.reader import VideoReader
+from stylecast.runtime import upscale
 from stylecast.stylizer import Stylizer
 
 SIZES = ((1280, 720), (1920, 1080))
@@ -70,11 +71,14 @@ def main() -> None:
     parser.add_argument("--style-images", default="../shared/data/style")
     parser.add_argument("--working-side", type=int, default=360)
     parser.add_argument("--flicker-frames", type=int, default=12)
+    parser.add_argument("--detail", type=float, help="the fast path's detail floor (default: upscale.DETAIL)")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--sheet")
     parser.add_argument("--json")
     args = parser.parse_args()
 
+    if args.detail is not None:
+        upscale.DETAIL = args.detail
     full = Stylizer(args.model, working_size="full")
     fast = Stylizer(args.model, working_size=args.working_side)
     judge = Judge()
@@ -121,7 +125,8 @@ def main() -> None:
                 flicker[system] += value / (2 * min(2, len(args.clips)))
     summary = {size: {system: {k: round(statistics.fmean(v), 4) for k, v in measures.items()}
                       for system, measures in systems.items()} for size, systems in results.items()}
-    report = {"working_side": args.working_side, "frames": len(frames), "styles": styles, "summary": summary,
+    report = {"working_side": args.working_side, "detail": upscale.DETAIL, "frames": len(frames), "styles": styles,
+              "summary": summary,
               "warping_error_720p": {k: round(v, 6) for k, v in flicker.items()},
               "fast_over_full_warping": round(flicker["fast path"] / flicker["G full size"], 3)}
     print(json.dumps(report, indent=2))
