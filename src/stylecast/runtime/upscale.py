@@ -39,9 +39,10 @@ EPSILON = 1e-3
 MAX_GAIN = 2.0
 #: The least share of the frame's own detail that comes back, whatever G's gain: G at the working
 #: size paints strokes about full-size/working-size times coarser than G at full size, and without a
-#: floor the fine edges of the frame were lost where those strokes cover them (kept structure 0.47
-#: against full-size G's 0.62 on 720p clips; 0.67 with this floor).
-DETAIL = 0.5
+#: floor the fine edges of the frame were lost where those strokes cover them. On three 720p clips
+#: (benchmarks/highres.py, shipped model, 4 styles) kept structure was 0.48 with no floor, 0.67 at
+#: 0.5 and 0.74 at 0.75, against 0.70 for G at full size; closeness to the painting did not move.
+DETAIL = 0.75
 
 
 def working_dims(width: int, height: int, short_side: int | None) -> tuple[int, int] | None:
