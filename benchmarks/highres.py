@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--flicker-frames", type=int, default=12)
     parser.add_argument("--detail", type=float, help="the fast path's detail floor (default: upscale.DETAIL)")
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--flicker-clips", nargs="*", help="clips for the warping error (default: the first two)")
+    parser.add_argument("--flicker-only", action="store_true", help="skip structure and closeness")
     parser.add_argument("--sheet")
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -87,7 +89,7 @@ def main() -> None:
     info = {s["name"]: s for s in full.style_info}
     for name in styles:
         paintings[name] = np.asarray(Image.open(Path(args.style_images) / info[name]["extra"]["image"]).convert("RGB"))
-    frames = frames_of(args.clips, args.per_clip)
+    frames = [] if args.flicker_only else frames_of(args.clips, args.per_clip)
     results: dict[str, dict[str, dict[str, list[float]]]] = {}
     sheet_rows = []
     for width, height in SIZES:
@@ -114,25 +116,32 @@ def main() -> None:
                     sheet_rows.append((f"{size} {name}", [("photo", frame[y:y + 320, x:x + 480])] +
                                        [(system, out[y:y + 320, x:x + 480]) for system, out in outputs.items()]))
             print(f"{size} frame {index + 1}/{len(frames)}", file=sys.stderr)
-    flicker: dict[str, float] = {}
-    for clip in args.clips[:2]:
+    flicker: dict[str, list[float]] = {}
+    flicker_styles = styles if args.flicker_clips else styles[:2]
+    for clip in args.flicker_clips or args.clips[:2]:
         motion = ClipMotion(read_clip(Path(clip), args.flicker_frames, 720))
-        for name in styles[:2]:
+        flicker.setdefault("input video (floor)", []).append(warping_error(lambda f: f, motion))
+        for name in flicker_styles:
             for system, stylizer in (("G full size", full), ("fast path", fast)):
                 code = stylizer.code(name)
-                value = warping_error(lambda f, s=stylizer, c=code: s.stylize(f, c), motion)
-                flicker.setdefault(system, 0.0)
-                flicker[system] += value / (2 * min(2, len(args.clips)))
+                flicker.setdefault(system, []).append(warping_error(lambda f, s=stylizer, c=code: s.stylize(f, c),
+                                                                    motion))
+        print(f"flicker: {Path(clip).name}", file=sys.stderr)
+    per_pair = [fast_value / full_value for fast_value, full_value in zip(flicker["fast path"], flicker["G full size"],
+                                                                        strict=True)]
     summary = {size: {system: {k: round(statistics.fmean(v), 4) for k, v in measures.items()}
                       for system, measures in systems.items()} for size, systems in results.items()}
     report = {"working_side": args.working_side, "detail": upscale.DETAIL, "frames": len(frames), "styles": styles,
               "summary": summary,
-              "warping_error_720p": {k: round(v, 6) for k, v in flicker.items()},
-              "fast_over_full_warping": round(flicker["fast path"] / flicker["G full size"], 3)}
+              "warping_error_720p": {k: round(statistics.fmean(v), 6) for k, v in flicker.items()},
+              "fast_over_full_warping": round(statistics.fmean(flicker["fast path"])
+                                              / statistics.fmean(flicker["G full size"]), 3),
+              "fast_over_full_per_clip_and_style": {"median": round(statistics.median(per_pair), 3),
+                                                    "min": round(min(per_pair), 3), "max": round(max(per_pair), 3)}}
     print(json.dumps(report, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
-    if args.sheet:
+    if args.sheet and sheet_rows:
         contact_sheet(sheet_rows, Path(args.sheet), height=240)
 
 
