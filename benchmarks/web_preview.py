@@ -15,26 +15,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from PIL import Image
+from web_load import start_server
 
 CHROMIUM = "/usr/bin/chromium"
-
-
-def start_server(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen([sys.executable, "-m", "stylecast", "serve", "--port", "0", "--data-dir",
-                                str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if "serving on" not in line:
-        process.kill()
-        raise SystemExit(f"the server did not start: {line!r}")
-    return process, line.split("serving on ")[1].split()[0]
 
 
 def main() -> None:
@@ -50,7 +39,7 @@ def main() -> None:
     lines = [ln.strip() for ln in Path(args.holdout).read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     picks = lines[:: max(1, len(lines) // args.count)][: args.count]
     with tempfile.TemporaryDirectory(prefix="stylecast-preview-") as tmp:
-        process, url = start_server(Path(tmp) / "data")
+        process, url = start_server(Path(tmp) / "data", sessions=8, threads=None, model=None)  # serve's defaults
         try:
             time.sleep(args.settle)  # as a visitor arriving a little after the start: E has loaded
             seconds = []
