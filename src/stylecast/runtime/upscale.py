@@ -11,14 +11,15 @@ working-size frame's luminance, and ``up`` bilinear scaling to full size. ``Y - 
 the detail that scaling the frame down removed; ``A`` is the local gain of G's
 luminance with respect to the frame's, fitted at the working size by local linear regression
 over a small window, as in the guided filter (He et al., TPAMI 2013) and its fast, subsampled form
-(He & Sun 2015). Where G traced an edge of the photo, the edge comes back sharp and in G's colours;
-where G painted over the photo (A near 0), the painting stays as G made it. Unlike a plain guided
-filter (``out = up(a) * Y + up(b)``) this keeps G's own texture: ``up(S)`` is always the base.
+(He & Sun 2015). Where G traced an edge of the photo, the edge comes back sharp, with G's contrast;
+where G painted over the photo (A small), ``DETAIL`` of the frame's fine detail still comes back on
+top of G's strokes, so the picture stays readable. Unlike a plain guided filter
+(``out = up(a) * Y + up(b)``) this keeps G's own texture: ``up(S)`` is always the base.
 
 Every step is an OpenCV pass over the frame (resize, box filter, multiply, add) into buffers kept per
 thread: about 8 ms of CPU for a 1280x720 frame and 14 ms for 1920x1080 on one core, numpy and OpenCV
-only, no torch. The result is a deterministic, pixel-local function of the frame and of G's output,
-so it adds no flicker of its own.
+only, no torch. The result is a deterministic function of the frame and of G's output: it adds no
+flicker beyond the input's own fine detail (BENCHMARKS.md: 0.78x the warping error of G at full size).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ import numpy as np
 DEFAULT_WORKING_SIDE = 360
 #: Radius (working-size pixels) of the window in which G's local gain is fitted.
 RADIUS = 4
-#: Regularisation of the fit (luminance in [0, 1]): flat regions get a gain near 0, not noise.
+#: Regularisation of the fit (luminance in [0, 1]): flat regions get a gain near 0 (then the floor),
+#: not noise.
 EPSILON = 1e-3
 #: The gain is clipped: a detail is never amplified more than this.
 MAX_GAIN = 2.0
