@@ -28,11 +28,14 @@ __all__ = ["StylecastError", "Stylizer", "__version__", "list_styles", "load_mod
 
 
 def load_model(path: str | Path | None = None, backend: str = "onnx", precision: str = "fp32",
-               threads: int | None = None) -> Stylizer:
-    """A ``Stylizer`` for a model file (``None``: the shipped model), ready to stylize frames."""
+               threads: int | None = None, working_size: int | str = "auto") -> Stylizer:
+    """A ``Stylizer`` for a model file (``None``: the shipped model), ready to stylize frames.
+
+    ``working_size``: the size G runs at for large frames (``"auto"``, ``"full"`` or a short side in
+    pixels; see ``Stylizer``)."""
     from stylecast.stylizer import Stylizer
 
-    return Stylizer(path, backend, precision, threads)
+    return Stylizer(path, backend, precision, threads, working_size=working_size)
 
 
 def list_styles(path: str | Path | None = None) -> list[str]:

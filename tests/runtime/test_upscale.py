@@ -143,3 +143,13 @@ def test_describe_says_what_was_chosen() -> None:
     auto.dims(1280, 720, lambda dims: 0.02)
     assert auto.describe(1280, 720) == "640x360"
     assert WorkingSize(360).describe(1920, 1080) == "640x360" and WorkingSize("full").describe(1920, 1080) == "full"
+
+
+def test_load_model_takes_the_working_size(model: str) -> None:
+    from stylecast import load_model
+
+    assert load_model(model).working_size.setting == "auto"
+    assert load_model(model, working_size="full").working_size.setting == "full"
+    assert load_model(model, working_size=480).working_size.describe(1280, 720) == "854x480"
+    with pytest.raises(ValueError, match="working size"):
+        load_model(model, working_size=0)
