@@ -26,7 +26,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from look import Judge, contact_sheet, structure
+from look import Judge, contact_sheet, resize_short, structure
 from PIL import Image
 from quality import ClipMotion, read_clip, warping_error
 
@@ -38,13 +38,8 @@ SIZES = ((1280, 720), (1920, 1080))
 
 
 def fine_structure(photo: np.ndarray, output: np.ndarray) -> float:
-    """Correlation of gradient magnitude blurred by 1 px at the frame's own size."""
-    def magnitude(image: np.ndarray) -> np.ndarray:
-        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-        gx, gy = cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1)
-        return cv2.GaussianBlur(np.sqrt(gx * gx + gy * gy), (0, 0), 1.0)
-
-    return float(np.corrcoef(magnitude(photo).ravel(), magnitude(output).ravel())[0, 1])
+    """look.py's structure with the blur at 1 px of the frame's own size (not of 256 px)."""
+    return structure(photo, output, sigma_at_256=256.0 / min(photo.shape[:2]))
 
 
 def frames_of(clips: list[str], per_clip: int) -> list[np.ndarray]:
@@ -54,12 +49,6 @@ def frames_of(clips: list[str], per_clip: int) -> list[np.ndarray]:
             images = [f.image for f in reader]
         frames += [images[i] for i in np.linspace(10, len(images) - 10, per_clip).astype(int)]
     return frames
-
-
-def at_side(image: np.ndarray, side: int) -> np.ndarray:
-    scale = side / min(image.shape[:2])
-    return cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
-                      interpolation=cv2.INTER_AREA)
 
 
 def main() -> None:
@@ -97,16 +86,16 @@ def main() -> None:
         for index, frame in enumerate(frames):
             frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC if width > frame.shape[1]
                                else cv2.INTER_AREA)
-            photo_judged = judge.describe(at_side(frame, 512))
+            photo_judged = judge.describe(resize_short(frame, 512))
             for name in styles:
                 painting = paintings[name]
-                painting_judged = judge.describe(at_side(painting, 512))
+                painting_judged = judge.describe(resize_short(painting, 512))
                 outputs = {"G full size": full.stylize(frame, full.code(name)),
                            "fast path": fast.stylize(frame, fast.code(name))}
                 if not args.no_peer:
                     outputs["peer"] = np.asarray(judge.peer.stylize_with(frame, Image.fromarray(painting)))
                 for system, out in outputs.items():
-                    closed = judge.closed(photo_judged, judge.describe(at_side(out, 512)), painting_judged)
+                    closed = judge.closed(photo_judged, judge.describe(resize_short(out, 512)), painting_judged)
                     entry = results.setdefault(size, {}).setdefault(system, {})
                     for key, value in (("structure", structure(frame, out)), ("fine", fine_structure(frame, out)),
                                        ("peer", closed["peer"]), ("lab", closed["lab"])):

@@ -78,7 +78,12 @@ def local_gain(small: np.ndarray, styled: np.ndarray, radius: int = RADIUS, eps:
     for the three channels: the detail it scales is luminance, and a gain per channel cost 3x as much
     for no visible difference.
     """
-    y = _luminance(small)
+    return _gain(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), styled, radius, eps)
+
+
+def _gain(small_gray: np.ndarray, styled: np.ndarray, radius: int = RADIUS, eps: float = EPSILON) -> np.ndarray:
+    """:func:`local_gain` from the working-size frame's grey (uint8), which the upscale needs too."""
+    y = small_gray.astype(np.float32) * np.float32(1.0 / 255.0)
     s = _luminance(styled)
     size = (2 * radius + 1, 2 * radius + 1)
 
@@ -133,10 +138,11 @@ def guided_upscale(frame: np.ndarray, small: np.ndarray, styled: np.ndarray) -> 
     dims = (width, height)
     b = _buffers.get(height, width)
     # The frame's detail in grey levels (-255..255): what scaling it down took away, times the gain.
+    small_gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY, dst=b["gray"])
-    cv2.resize(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), dims, dst=b["lost"], interpolation=cv2.INTER_LINEAR)
+    cv2.resize(small_gray, dims, dst=b["lost"], interpolation=cv2.INTER_LINEAR)
     cv2.subtract(b["gray"], b["lost"], dst=b["detail"], dtype=cv2.CV_32F)
-    cv2.resize(local_gain(small, styled), dims, dst=b["gain"], interpolation=cv2.INTER_LINEAR)
+    cv2.resize(_gain(small_gray, styled), dims, dst=b["gain"], interpolation=cv2.INTER_LINEAR)
     cv2.multiply(b["detail"], b["gain"], dst=b["detail"])
     # Channel by channel: G's picture scaled up, plus the detail (saturated to 0..255). Faster than one
     # 3-channel add, and no full-size 3-channel float array (100 MB at 4K).
