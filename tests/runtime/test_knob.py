@@ -18,6 +18,7 @@ from stylecast.models.style import StyleInfo, StyleNet
 from stylecast.runtime import live
 from stylecast.runtime.live.control import handle_key
 from stylecast.styles import set_knob, vector_width
+from stylecast.styles.palette import PALETTE_WIDTH
 from stylecast.stylizer import Stylizer
 
 
@@ -33,15 +34,17 @@ def knob_model(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(save_stylenet(net, tmp_path_factory.mktemp("knob") / "k.safetensors"))
 
 
-def test_the_vector_carries_the_knob_last_and_old_vectors_mean_the_balance(knob_model: str) -> None:
+def test_the_vector_carries_the_knob_last_of_gs_part_and_old_vectors_mean_the_balance(knob_model: str) -> None:
     stylizer = Stylizer(knob_model)
     generator = stylizer.meta["generator"]
-    assert vector_width({**generator, "knob": False}) + 1 == stylizer.width
+    assert vector_width({**generator, "knob": False}) + 1 + PALETTE_WIDTH == stylizer.width
+    knob_at = vector_width(generator) - 1                       # then the palette
     code = stylizer.code("alpha")
-    assert code[0, -1] == 0.0                                   # widened: the trained balance
-    assert set_knob(code, 1.0, generator)[0, -1] == pytest.approx(0.5)
-    assert set_knob(code, 0.0, generator)[0, -1] == pytest.approx(-0.5)
-    assert code[0, -1] == 0.0                                   # set_knob copies
+    assert code[0, knob_at] == 0.0                              # widened: the trained balance
+    assert set_knob(code, 1.0, generator)[0, knob_at] == pytest.approx(0.5)
+    assert set_knob(code, 0.0, generator)[0, knob_at] == pytest.approx(-0.5)
+    assert code[0, knob_at] == 0.0                              # set_knob copies
+    assert not set_knob(code, 0.0, generator)[0, knob_at + 1:].any()  # the palette tail is left alone
 
 
 def test_onnx_graph_matches_pytorch_across_the_knob(knob_model: str, tmp_path: Path) -> None:
@@ -94,7 +97,7 @@ def test_live_controls_move_the_knob_by_keys_and_requests(knob_model: str) -> No
     handle_key("[", controls)
     assert controls.state()["knob"] == pytest.approx(0.3)
     settings = controls.settings(1e9)
-    assert settings.code[0, -1] == pytest.approx(-0.2)          # what the engine gets
+    assert settings.code[0, vector_width(stylizer.meta["generator"]) - 1] == pytest.approx(-0.2)  # G gets it
     for bad in (float("nan"), float("inf"), "0.3", True, 2):
         with pytest.raises(StyleError):
             controls.update({"knob": bad, "strength": 0.5})

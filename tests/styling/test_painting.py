@@ -11,6 +11,7 @@ from PIL import Image
 
 from stylecast.errors import InputError
 from stylecast.models.style import STYLE_STAT_LAYERS, style_statistics
+from stylecast.styles.palette import PALETTE_WIDTH
 from stylecast.styling.painting import painting_at_scale, painting_scale, read_painting
 
 
@@ -51,7 +52,9 @@ def test_cli_web_upload_add_style_and_training_give_one_code(painting_file: Path
     from stylecast.web.app import ServeSettings, WebApp
 
     stylizer = Stylizer()
-    cli = stylizer.code(str(painting_file))[0, : stylizer.meta["generator"]["code_dim"]]
+    vector = stylizer.code(str(painting_file))[0]
+    code_dim = stylizer.meta["generator"]["code_dim"]
+    cli, cli_palette = vector[:code_dim], vector[-PALETTE_WIDTH:]
     web = WebApp(ServeSettings(data_dir=tmp_path / "data"), stylizer)
     try:
         uploaded = web._instant_code(web._read_painting(painting_file, "mine.jpg"))[0]
@@ -65,9 +68,12 @@ def test_cli_web_upload_add_style_and_training_give_one_code(painting_file: Path
     held = StyleImages([painting_file], encoder.short_side).image(0)
     with torch.no_grad():
         trained = encoder.net.encoder(style_statistics(encoder.vgg(held, STYLE_STAT_LAYERS))).numpy().reshape(-1)
-    np.testing.assert_allclose(uploaded, cli, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(uploaded, vector, rtol=0, atol=1e-6)       # the whole vector, palette too
     np.testing.assert_allclose(adapted, cli, rtol=0, atol=1e-5)
     np.testing.assert_allclose(trained, cli, rtol=0, atol=1e-5)
+    # The palette from the pixels training holds: a bank style's palette is the instant path's.
+    assert cli_palette[0] == 1.0
+    np.testing.assert_allclose(StyleImages([painting_file], encoder.short_side).palette(0), cli_palette, atol=1e-6)
 
 
 def test_live_switches_to_a_painting_file_through_the_controls(painting_file: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from stylecast.cli import main
 from stylecast.errors import InputError
@@ -121,12 +122,23 @@ def test_cli_train_writes_a_model_that_styles_and_stylize_use(
     assert main(["styles", "--model", summary["model"], "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [s["name"] for s in listed["styles"]] == ["alpha", "beta"]
+    # Each trained style carries its painting's palette, and stylizing with it lands on that palette.
+    from stylecast.modelfile import read_metadata
+    from stylecast.stylizer import Stylizer
+    palettes = np.array([s["palette"] for s in read_metadata(summary["model"])["styles"]])
+    assert palettes.shape == (2, 13) and np.all(palettes[:, 0] == 1.0)
+    photo = np.asarray(Image.open(next(tiny_dataset["content"].iterdir())).convert("RGB"))
+    stylizer = Stylizer(summary["model"])
+    vector = stylizer.code("alpha")
+    with_palette = stylizer.stylize(photo, vector).reshape(-1, 3).mean(axis=0)
+    without = stylizer.stylize(photo, vector[:, :-13]).reshape(-1, 3).mean(axis=0)   # widened: no palette
+    painting_mean = palettes[0, 1:4] * 255
+    assert np.abs(with_palette - painting_mean).max() < 4.0 < np.abs(without - painting_mean).max()
 
     target = tmp_path / "out.png"
     source = next(tiny_dataset["content"].iterdir())
     assert main(["stylize", str(source), "-o", str(target), "--style", "alpha:0.5,beta:0.5",
                  "--model", summary["model"]]) == 0
-    from PIL import Image
     assert Image.open(target).size == Image.open(source).size
     blended = np.asarray(Image.open(target))
     # a painting the model never saw becomes a style at once through the style encoder

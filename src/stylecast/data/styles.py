@@ -11,6 +11,7 @@ from stylecast.data._sampling import crop_resize_flip, randint, uniform
 from stylecast.data.images import _to_chw_uint8
 from stylecast.errors import InputError
 from stylecast.styles import MIN_PAINTING_SIDE
+from stylecast.styles.palette import palette_of
 from stylecast.styling.painting import painting_at_scale, read_painting
 
 # Smaller images carry too little texture for Gram statistics at VGG's deeper layers (relu4_1 is
@@ -59,6 +60,10 @@ class StyleImages:
         ``min(h, w) == short_side``.
         """
         return self._images[index].float().div_(255.0).unsqueeze(0)
+
+    def palette(self, index: int) -> list[float]:
+        """The palette tail (``styles.palette``) of style image ``index``, from these same pixels."""
+        return palette_of(self._images[index].permute(1, 2, 0).numpy()).tolist()  # type: ignore[no-any-return]
 
     def crops(self, indices: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
         """One random square crop per entry of ``indices``, with a random horizontal flip.

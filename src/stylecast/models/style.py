@@ -27,10 +27,12 @@ STYLE_STAT_DIM = 2 * (64 + 128 + 256 + 512)
 
 @dataclass
 class StyleInfo(_styles.Credits):
-    """A style of a model file: its name, credits, and extra facts (the painting's file name)."""
+    """A style of a model file: its name, credits, extra facts (the painting's file name), and its
+    painting's palette (``styles.palette``; empty: none, as in files written before it existed)."""
 
     name: str
     extra: dict[str, str] = field(default_factory=dict)
+    palette: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -39,7 +41,9 @@ class StyleInfo(_styles.Credits):
     def from_dict(cls, data: Mapping[str, object]) -> StyleInfo:
         known = {k: str(data[k]) for k in ("name", "artist", "title", "year", "credit") if k in data}
         extra = data.get("extra") or {}
-        return cls(**known, extra=dict(extra) if isinstance(extra, Mapping) else {})  # type: ignore[arg-type]
+        palette = data.get("palette")
+        return cls(**known, extra=dict(extra) if isinstance(extra, Mapping) else {},  # type: ignore[arg-type]
+                   palette=[float(v) for v in palette] if isinstance(palette, list) else [])
 
 
 def style_statistics(features: Mapping[str, torch.Tensor]) -> torch.Tensor:

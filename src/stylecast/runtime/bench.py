@@ -36,6 +36,8 @@ from stylecast.io.reader import VideoReader
 from stylecast.io.writer import VideoWriter
 from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_video
 from stylecast.runtime.upscale import AUTO_FULL_SIDE, guided_upscale, shrink
+from stylecast.styles import split_palette
+from stylecast.styles.palette import apply_palette
 from stylecast.stylizer import Stylizer
 
 RESOLUTIONS = ((320, 240), (640, 480), (1280, 720), (1920, 1080))
@@ -181,7 +183,11 @@ def stage_cpu_ms(stylizer: Stylizer, clip: Path, code: np.ndarray, dims: tuple[i
     if dims is not None:  # shrinking counts as the fast path's, with the upscale: done once, here
         shrink_ms = cpu_ms(lambda: small.extend(shrink(image, dims) for image in images), len(images))
     styled: list[np.ndarray] = []
-    result["stylize"] = cpu_ms(lambda: styled.extend(stylizer.engine(s[None], code)[0] for s in small), len(images))
+    g_part, palette = split_palette(code, stylizer.meta["generator"])
+
+    def stylize() -> None:  # G, and the palette on its output, as Stylizer.stylize
+        styled.extend(apply_palette(stylizer.engine(s[None], g_part), palette[0])[0] for s in small)
+    result["stylize"] = cpu_ms(stylize, len(images))
     outputs = list(styled)
     if dims is not None:
         def upsample() -> None:

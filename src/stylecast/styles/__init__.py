@@ -1,5 +1,5 @@
-"""Styles without torch: specs, style vectors, blends and the knob (``vectors``), and the user's
-style library (``library``: styles added with ``stylecast add-style``).
+"""Styles without torch: specs, style vectors, blends and the knob (``vectors``), a painting's palette
+(``palette``), and the user's style library (``library``: styles added with ``stylecast add-style``).
 
 ``from stylecast.styles import resolve_code`` and the other names of ``vectors`` work from here; the
 library is imported from ``stylecast.styles.library``.
@@ -11,6 +11,7 @@ from stylecast.styles.vectors import (
     MIN_PAINTING_SIDE,
     STYLE_IMAGE_SUFFIXES,
     Credits,
+    attach_palette,
     blend,
     check_knob,
     check_painting_size,
@@ -20,6 +21,8 @@ from stylecast.styles.vectors import (
     parse_blend,
     resolve_code,
     set_knob,
+    split_palette,
+    style_width,
     vector_width,
     widen,
 )
@@ -30,6 +33,7 @@ __all__ = [
     "MAX_BLEND_WEIGHT",
     "MIN_PAINTING_SIDE",
     "STYLE_IMAGE_SUFFIXES",
+    "attach_palette",
     "blend",
     "check_knob",
     "check_painting_size",
@@ -39,6 +43,8 @@ __all__ = [
     "parse_blend",
     "resolve_code",
     "set_knob",
+    "split_palette",
+    "style_width",
     "vector_width",
     "widen",
 ]

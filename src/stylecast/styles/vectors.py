@@ -3,10 +3,12 @@
 A SPEC is a style name (``starry_night``), a style image path (``my_painting.jpg``) or a blend of
 them (``starry_night:0.7,great_wave:0.3``), resolved to a style vector.
 
-A **style vector** is what G's inference graph takes: a style code ``(code_dim,)`` followed by
-offsets to every normalisation layer's scale and shift (``(offset_dim,)``, see :func:`norm_channels`).
-Trained styles and the style encoder give plain codes (zero offsets); ``stylecast add-style`` may
-add offsets where they pay. G maps a vector affinely to the normalisation parameters, so blending
+A **style vector** is G's part, which G's inference graph takes: a style code ``(code_dim,)``
+followed by offsets to every normalisation layer's scale and shift (``(offset_dim,)``, see
+:func:`norm_channels`) and, for a G with a knob, the knob; then the painting's palette
+(``styles.palette``), which the runtime applies to G's output. Trained styles and the style encoder
+give plain codes (zero offsets); ``stylecast add-style`` may add offsets where they pay. G maps its
+part affinely to the normalisation parameters and the palette tail is blended linearly, so blending
 vectors blends styles exactly. Arrays here are float32, ``(1, width)`` or ``(S, width)``.
 """
 
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from stylecast.errors import StyleError
+from stylecast.styles.palette import PALETTE_WIDTH
 
 STYLE_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 #: The smallest painting that describes a style, for every entry point (stylize --style, add-style, the
@@ -56,10 +59,33 @@ def norm_channels(generator: Mapping[str, Any]) -> list[int]:
 
 
 def vector_width(generator: Mapping[str, Any]) -> int:
-    """Length of a style vector for G's config: the code, then a scale and a shift per channel, then
-    (for a G with a trained content-vs-style knob) the knob, centred on the recipe's balance."""
+    """Length of G's part of a style vector (what G's graph takes): the code, then a scale and a shift
+    per channel, then (for a G with a trained content-vs-style knob) the knob, centred on the recipe's
+    balance."""
     return (int(generator["code_dim"]) + 2 * sum(norm_channels(generator))
             + (1 if generator.get("knob", False) else 0))
+
+
+def style_width(generator: Mapping[str, Any]) -> int:
+    """Length of a whole style vector: G's part (:func:`vector_width`), then the painting's palette
+    (``styles.palette``: applied to G's output, never seen by G)."""
+    return vector_width(generator) + PALETTE_WIDTH
+
+
+def attach_palette(vectors: np.ndarray, palette: np.ndarray, generator: Mapping[str, Any]) -> np.ndarray:
+    """G's part of style vectors ``(S, w <= vector_width)`` (a code, a code with offsets, ...) with a
+    palette tail ``(PALETTE_WIDTH,)`` after it: ``(S, style_width)``."""
+    g_part = widen(vectors, vector_width(generator))
+    tail = np.broadcast_to(np.asarray(palette, dtype=np.float32).reshape(1, -1), (*g_part.shape[:-1], PALETTE_WIDTH))
+    return np.concatenate([g_part, tail], axis=-1)
+
+
+def split_palette(vectors: np.ndarray, generator: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Style vectors ``(S, w)`` as G's part ``(S, vector_width)`` and palette tails ``(S, PALETTE_WIDTH)``;
+    a vector too short to hold a palette (from before it existed) gets a zero tail: no palette."""
+    full = widen(vectors, style_width(generator))
+    cut = vector_width(generator)
+    return full[..., :cut], full[..., cut:]
 
 
 #: The content-vs-style knob's middle: the recipe's balance, and what a model without a knob always does.
@@ -82,7 +108,7 @@ def set_knob(vectors: np.ndarray, knob: float, generator: Mapping[str, Any]) -> 
         return vectors
     check_knob(knob)
     out = np.array(vectors, dtype=np.float32, copy=True)
-    out[..., -1] = knob - 0.5
+    out[..., vector_width(generator) - 1] = knob - 0.5  # the last of G's part; the palette follows
     return out
 
 

@@ -10,7 +10,8 @@ import torch
 
 from stylecast.models.encoder import VGG19Features
 from stylecast.models.style import STYLE_STAT_LAYERS, StyleNet, style_statistics
-from stylecast.styling.painting import painting_at_scale, painting_scale, read_painting
+from stylecast.styles import attach_palette
+from stylecast.styling.painting import painting_at_scale, painting_palette, painting_scale, read_painting
 
 
 def painting_tensor(painting: np.ndarray, short_side: int) -> torch.Tensor:
@@ -27,7 +28,8 @@ def painting_statistics(vgg: VGG19Features, painting: np.ndarray, short_side: in
 
 
 class PaintingEncoder:
-    """Painting (a file or an array) -> ``(1, code_dim)`` numpy code, with E and a model's style encoder."""
+    """Painting (a file or an array) -> its instant style vector ``(1, style_width)``: the model's style
+    encoder on E's statistics of it (zero offsets, the knob at the recipe's balance), then its palette."""
 
     def __init__(self, model_path: str | Path | None = None) -> None:
         from stylecast.models.io import load_stylenet
@@ -35,10 +37,11 @@ class PaintingEncoder:
         self.net: StyleNet
         self.net, meta = load_stylenet(model_path)
         self.short_side = painting_scale(meta)
+        self.generator = meta["generator"]
         self.vgg = VGG19Features()
 
     @torch.no_grad()
     def __call__(self, painting: str | Path | np.ndarray) -> np.ndarray:
         image = painting if isinstance(painting, np.ndarray) else read_painting(painting)
-        code: np.ndarray = self.net.encoder(painting_statistics(self.vgg, image, self.short_side)).numpy()
-        return code
+        code = self.net.encoder(painting_statistics(self.vgg, image, self.short_side)).numpy()
+        return attach_palette(code, painting_palette(image, self.short_side), self.generator)

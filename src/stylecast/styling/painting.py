@@ -18,6 +18,7 @@ from PIL import Image
 from stylecast.errors import InputError
 from stylecast.io.images import read_image
 from stylecast.styles import MIN_PAINTING_SIDE
+from stylecast.styles.palette import palette_of
 
 #: The shorter side of a painting in every shipped recipe (``data.style_size``).
 DEFAULT_PAINTING_SCALE = 256
@@ -74,3 +75,31 @@ def painting_at_scale(painting: np.ndarray, short_side: int) -> np.ndarray:
     check_painting(painting, "the painting")
     resized = resize_short_side(Image.fromarray(painting), short_side)
     return np.ascontiguousarray(np.asarray(resized, dtype=np.uint8))
+
+
+def painting_palette(painting: np.ndarray, short_side: int) -> np.ndarray:
+    """The palette tail (``styles.palette``) of a painting array at the scale ``short_side``."""
+    return palette_of(painting_at_scale(painting, short_side))
+
+
+def write_palettes(model_path: str | Path, images: str | Path) -> list[str]:
+    """Put each trained style's palette into a model file's metadata, from its painting (the style's
+    ``extra.image``) in the folder ``images``; the tensors, and so G's digest, stay as they are. For
+    model files trained before palettes existed. Returns the names of the styles given a palette.
+
+    Raises:
+        InputError: a style's painting is missing from ``images``.
+    """
+    from stylecast.modelfile import read_model_file, write_model_file
+
+    tensors, meta = read_model_file(model_path)
+    scale = painting_scale(meta)
+    for style in meta["styles"]:
+        name = (style.get("extra") or {}).get("image", "")
+        path = Path(images) / name
+        if not name or not path.is_file():
+            raise InputError(f"style {style['name']!r} has no painting {name!r} in {images}: give the folder of "
+                             "the paintings the model was trained on")
+        style["palette"] = painting_palette(read_painting(path), scale).tolist()
+    write_model_file(model_path, tensors, meta)
+    return [style["name"] for style in meta["styles"]]

@@ -39,9 +39,10 @@ from stylecast.modelfile import default_model_path, model_digest, read_metadata
 from stylecast.models.encoder import VGG19Features
 from stylecast.models.io import load_stylenet
 from stylecast.models.style import STYLE_STAT_LAYERS, StyleNet, style_statistics
+from stylecast.styles import attach_palette
 from stylecast.styles.library import StyleLibrary, UserStyle
 from stylecast.styling.encode import painting_tensor
-from stylecast.styling.painting import check_painting, painting_scale, read_painting
+from stylecast.styling.painting import check_painting, painting_palette, painting_scale, read_painting
 from stylecast.train.objective import PerceptualObjective
 from stylecast.train.precision import autocast, resolve_precision
 
@@ -298,7 +299,9 @@ def add_style(image: str | Path, name: str, minutes: float = 10.0, model: str | 
     # A zero budget still runs adapt_style, for its instant code and the loss it reports, but no step.
     result = adapt_style(model_path, painting, minutes=minutes or 1.0, max_steps=0 if minutes == 0 else None,
                          on_step=on_step)
-    style = UserStyle(name=name, code=result.code, model_digest=model_digest(model_path), artist=artist,
+    # G's part as adapted, then the painting's palette (at the scale the instant code saw it).
+    vector = attach_palette(result.code[None], painting_palette(painting, painting_scale(meta)), meta["generator"])[0]
+    style = UserStyle(name=name, code=vector, model_digest=model_digest(model_path), artist=artist,
                       title=title or Path(source_name).stem, year=year, credit=credit, source=source_name,
                       created=datetime.now(UTC).isoformat(timespec="seconds"),
                       adapted_seconds=round(result.seconds, 1), adapted_steps=result.steps)

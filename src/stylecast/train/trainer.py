@@ -93,7 +93,8 @@ class Trainer:
         self.encoder = VGG19Features().to(self.device)
         self.encoder.to(memory_format=self.memory_format)  # type: ignore[call-overload]
         infos = [StyleInfo(name=s.name, artist=s.artist, title=s.title, year=s.year, credit=s.credit,
-                           extra={"image": Path(s.path).name}) for s in config.data.styles]
+                           extra={"image": Path(s.path).name}, palette=self.style_images.palette(index))
+                 for index, s in enumerate(config.data.styles)]
         self.net = StyleNet(infos, config.model).to(self.device)
         self.disc = Discriminator(config.model.code_dim).to(self.device)
         self.gan = L.GANLoss(config.loss.gan_mode)
