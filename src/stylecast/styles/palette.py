@@ -33,12 +33,6 @@ PALETTE_WIDTH = 13
 #: style vector 0.397 / 0.408 / 0.380 of the way to the painting, CIELAB 0.725 / 0.701 / 0.646,
 #: diversity 0.85 / 0.83 / 0.78, and a warping error of 2.55 / 2.30 / 1.85x the input video's.
 COVARIANCE_FLOOR = 100.0
-#: The map keeps at least this share of G's output's luminance contrast (standard deviation). A
-#: painting that is nearly one colour (a pencil sketch on white, thin lines on black) has almost no
-#: spread, and matching it alone would wash the picture out to that colour; where it would, the
-#: output's own luminance is added back, equally to R, G and B, so the colours stay the palette's.
-MIN_CONTRAST = 0.5
-_LUMA = np.array([0.299, 0.587, 0.114])
 #: The frame's statistics come from about this many pixels (a regular grid): enough for a mean and a
 #: 3x3 covariance, and the cost stays far below G's at any size.
 SAMPLE_PIXELS = 16384
@@ -48,21 +42,6 @@ def _sqrt_psd(matrix: np.ndarray, inverse: bool = False) -> np.ndarray:
     values, vectors = np.linalg.eigh(matrix)
     values = np.maximum(values, 1e-12) ** (-0.5 if inverse else 0.5)
     result: np.ndarray = (vectors * values) @ vectors.T
-    return result
-
-
-def _keep_contrast(matrix: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """``matrix`` plus ``c * ones @ luma`` with the smallest ``c >= 0`` that gives the mapped frame at
-    least ``MIN_CONTRAST`` of the frame's luminance standard deviation (``cov``: its covariance)."""
-    before = _LUMA @ cov @ _LUMA                  # var(y), y the frame's luminance
-    row = _LUMA @ matrix                          # the mapped luminance is row . x
-    after, shared = row @ cov @ row, row @ cov @ _LUMA
-    target = MIN_CONTRAST ** 2 * before
-    if after >= target or before <= 1e-9:
-        return matrix
-    # var(row . x + c y) = after + 2 c shared + c^2 before = target; luma weights sum to 1.
-    c = (-shared + np.sqrt(shared ** 2 + before * (target - after))) / before
-    result: np.ndarray = matrix + c * np.outer(np.ones(3), _LUMA)
     return result
 
 
@@ -103,9 +82,8 @@ def palette_matrix(frame: np.ndarray, tail: np.ndarray) -> np.ndarray | None:
     amount, target_mean, target_root = parts
     mean, cov = _moments(_sample(frame))
     gain = target_root @ _sqrt_psd(cov + COVARIANCE_FLOOR * np.eye(3), inverse=True)
-    matrix = _keep_contrast(np.eye(3) + amount * (gain - np.eye(3)), cov)
-    # The offset puts the frame's mean colour where the palette asks: (1 - amount) mean + amount target.
-    offset = mean + amount * (target_mean - mean) - matrix @ mean
+    matrix = np.eye(3) + amount * (gain - np.eye(3))
+    offset = amount * (target_mean - gain @ mean)
     return np.concatenate([matrix, offset[:, None]], axis=1)
 
 
