@@ -2,9 +2,10 @@
 
     python scripts/release_model.py runs/zoo/model.safetensors [--style-images ../shared/data/style]
 
-Writes src/stylecast/zoo/default.safetensors and default.onnx (stamped with the model's G digest),
-and a 160 px thumbnail of each style's painting in src/stylecast/zoo/thumbnails/. Prints the bf16
-engine's PSNR against fp32 on the sample set: reduced precision is offered only at >= 35 dB.
+Writes src/stylecast/zoo/default.safetensors (each style with its painting's palette), default.onnx
+(stamped with the model's G digest), and a 160 px thumbnail of each style's painting in
+src/stylecast/zoo/thumbnails/. Prints the bf16 engine's PSNR against fp32 on the sample set: reduced
+precision is offered only at >= 35 dB.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from stylecast.modelfile import model_digest, read_metadata
 from stylecast.models.export import export_onnx
 from stylecast.models.io import load_stylenet
 from stylecast.runtime.bench import precision_psnr
+from stylecast.styling.painting import write_palettes
 
 ZOO = Path(__file__).resolve().parents[1] / "src" / "stylecast" / "zoo"
 
@@ -31,6 +33,8 @@ def main() -> None:
 
     target = ZOO / "default.safetensors"
     shutil.copyfile(args.model, target)
+    if not all(style.get("palette") for style in read_metadata(target)["styles"]):
+        write_palettes(target, args.style_images)   # a model trained before palettes existed
     digest = model_digest(target)
     net, meta = load_stylenet(target)
     export_onnx(net.generator, ZOO / "default.onnx", digest=digest)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -30,6 +31,16 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 # At 640x480 on 2 cores, superfast against veryfast at CRF 18: 6% faster end to end, 0.3 dB lower PSNR, the
 # same file size (benchmarks/file_options.py; BENCHMARKS.md).
 DEFAULT_PRESET = "superfast"
+#: x264 encodes on one thread on machines of up to this many cores: there the stylization already
+#: fills every core, and x264's frame threads cost CPU for nothing (1280x720 superfast CRF 18 on 2
+#: cores: 15.1 CPU-ms a frame on one thread against 19.8 with its automatic threads, for the same file
+#: size; BENCHMARKS.md). On larger machines x264 picks its own thread count.
+SINGLE_THREAD_ENCODE_CORES = 4
+
+
+def x264_threads() -> int:
+    """x264's ``threads`` option here: 1 on small machines, 0 (automatic) on larger ones."""
+    return 1 if (os.cpu_count() or 1) <= SINGLE_THREAD_ENCODE_CORES else 0
 
 
 class VideoWriter:
@@ -101,7 +112,8 @@ class VideoWriter:
 
     def _add_video_stream(self, crf: int, preset: str) -> Any:
         rate = Fraction(self.fps).limit_denominator(1001)  # 29.97 -> 30000/1001
-        stream = self._container.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": preset})
+        stream = self._container.add_stream("libx264", rate=rate, options={"crf": str(crf), "preset": preset,
+                                                                          "threads": str(x264_threads())})
         stream.width, stream.height, stream.pix_fmt = self.width, self.height, "yuv420p"
         stream.time_base = self.time_base
         context = stream.codec_context

@@ -35,6 +35,7 @@ from stylecast.io.reader import VideoReader
 from stylecast.io.writer import DEFAULT_PRESET, VideoWriter
 from stylecast.runtime.progress import Progress
 from stylecast.runtime.stabilize import FlowStabilizer
+from stylecast.runtime.upscale import single_threaded_opencv
 from stylecast.stylizer import Stylizer
 
 
@@ -159,6 +160,8 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
             return stylizer.stylize(image, request.code, request.strength, request.preserve_color)
 
         stabilizer = FlowStabilizer() if request.stabilize else None
+        if workers > 1:  # a frame per core already: OpenCV's own threads in the upscale only cost CPU
+            single_threaded_opencv()
         # One worker stylizes in this thread. Closing the generator first cancels the frames it queued.
         pool = ThreadPoolExecutor(workers, thread_name_prefix="stylecast-stylize") if workers > 1 else None
         with VideoWriter(target, width, height, info.time_base, info.fps,

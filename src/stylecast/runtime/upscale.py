@@ -47,6 +47,18 @@ MAX_GAIN = 2.0
 DETAIL = 0.75
 
 
+def single_threaded_opencv() -> None:
+    """Run OpenCV's own loops on one thread, for the rest of the process.
+
+    For pipelines that already stylize several frames at once, one per core: there OpenCV's thread
+    pool in the upscale cost more CPU than it saved (1280x720: 19 CPU-ms a frame against 9 on one
+    thread, BENCHMARKS.md). OpenCV's setting is process-wide, so it is set, never toggled back and
+    forth under concurrent jobs.
+    """
+    if cv2.getNumThreads() != 1:
+        cv2.setNumThreads(1)
+
+
 def working_dims(width: int, height: int, short_side: int | None) -> tuple[int, int] | None:
     """The working size ``(w, h)`` for a ``width x height`` frame, or ``None`` to run G at full size.
 

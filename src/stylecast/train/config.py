@@ -68,6 +68,8 @@ class LossConfig:
     style_layer_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
     encoder_probability: float = 0.25                  # share of samples stylized with encoder codes
     encoder_start: int = 2000                          # before this step the encoder only learns by regression
+    palette: bool = False                              # losses and D see G's output through the painting's
+                                                       # palette, as the runtime shows it (train/palette.py)
 
 
 @dataclass

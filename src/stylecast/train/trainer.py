@@ -41,6 +41,7 @@ from stylecast.train.checkpoint import load_checkpoint, save_checkpoint
 from stylecast.train.config import TrainConfig
 from stylecast.train.distributed import DistInfo, pick_device
 from stylecast.train.objective import PerceptualObjective
+from stylecast.train.palette import batch_palettes, through_palette
 from stylecast.train.precision import autocast, resolve_precision
 from stylecast.train.stopping import StopAtStepEnd
 
@@ -96,6 +97,7 @@ class Trainer:
                            extra={"image": Path(s.path).name}, palette=self.style_images.palette(index))
                  for index, s in enumerate(config.data.styles)]
         self.net = StyleNet(infos, config.model).to(self.device)
+        self.bank_palettes = torch.tensor([info.palette for info in infos], dtype=torch.float32)
         self.disc = Discriminator(config.model.code_dim).to(self.device)
         self.gan = L.GANLoss(config.loss.gan_mode)
         self.style_layers = list(config.loss.style_layers)
@@ -265,6 +267,9 @@ class Trainer:
                 frames, torch.cat([ids, ids]), style_stats.repeat(2, 1),
                 self._to_device(batch.use_encoder).repeat(2), None if knob is None else knob.repeat(2, 1))
             out = out.float()
+            if cfg.palette:
+                tails = batch_palettes(self.bank_palettes, batch.style_ids, batch.from_pool, batch.style_crops)
+                out = through_palette(out, tails.repeat(2, 1))
             out_prev, out_cur = out.chunk(2)
             feat_prev, feat_cur = feats.float().chunk(2)
             perceptual = self.objective.terms(self.features, out_cur, cur, target_grams, per_sample=True)
