@@ -63,7 +63,8 @@ def _cases() -> list[Case]:
         Case("strength-2", (*s, "--style", "udnie", "--strength", "2"), "--strength"),
         Case("strength-text", (*s, "--style", "udnie", "--strength", "lots"), "--strength"),
         Case("knob-out-of-range", (*s, "--style", "udnie", "--knob", "1.5"), "--knob"),
-        Case("knob-on-a-model-without", (*s, "--style", "udnie", "--knob", "0.3"), "without the content-vs-style"),
+        Case("knob-on-a-model-without", (*s, "--style", "alpha", "--knob", "0.3", "--model", "{good_model}"),
+             "without the content-vs-style"),
         Case("threads-huge", (*s, "--style", "udnie", "--threads", "100000"), "--threads"),
         Case("threads-negative", (*s, "--style", "udnie", "--threads", "-5"), "--threads"),
         Case("threads-zero", (*s, "--style", "udnie", "--threads", "0"), "--threads"),
@@ -211,7 +212,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
             "text_mp4": str(root / "text.mp4"), "empty_mp4": str(root / "empty.mp4"),
             "empty_dir": str(root / "empty_dir"), "empty_model": str(root / "empty.safetensors"),
             "nan_model": str(root / "nan.safetensors"), "blocks_five": str(root / "five.safetensors"),
-            "existing": str(root / "existing.bin"), "clip": str(root / "clip.mp4"), "tiny_toml": str(tiny_toml)}
+            "existing": str(root / "existing.bin"), "clip": str(root / "clip.mp4"), "tiny_toml": str(tiny_toml),
+            "good_model": str(good)}
 
 
 @pytest.fixture()

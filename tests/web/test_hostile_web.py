@@ -40,8 +40,7 @@ CASES: list[tuple[str, str, str, str, object, int, str]] = [
     ("job-strength-nan", "POST", "/api/jobs", "job", {"style": "udnie", "strength": "nan"}, 422, ""),
     ("job-strength-2", "POST", "/api/jobs", "job", {"style": "udnie", "strength": "2"}, 422, ""),
     ("job-knob-inf", "POST", "/api/jobs", "job", {"style": "udnie", "knob": "inf"}, 422, ""),
-    ("job-knob-no-model-knob", "POST", "/api/jobs", "job", {"style": "udnie", "knob": "0.3"}, 400,
-     "without the content-vs-style knob"),
+    ("job-knob-2", "POST", "/api/jobs", "job", {"style": "udnie", "knob": "2"}, 422, ""),
     ("job-max-side-tiny", "POST", "/api/jobs", "job", {"style": "udnie", "max_side": "2"}, 422, ""),
     ("job-not-a-video", "POST", "/api/jobs", "photo", {"style": "udnie"}, 415, "still image"),
     ("job-empty-file", "POST", "/api/jobs", "empty", {"style": "udnie"}, 400, "empty"),
@@ -81,6 +80,20 @@ def test_bad_requests_get_a_4xx_that_names_the_problem(server: Server, clip_byte
     assert says.lower() in detail.lower(), detail
     assert "Traceback" not in detail
     assert server.get("/api/jobs").json() == jobs_before
+
+
+def test_a_knob_asked_of_a_model_without_one_is_refused(fresh_server: Callable[..., Server],
+                                                        clip_bytes: bytes, tmp_path: Path) -> None:
+    from stylecast.models.generator import GeneratorConfig
+    from stylecast.models.io import save_stylenet
+    from stylecast.models.style import StyleInfo, StyleNet
+
+    model = save_stylenet(StyleNet([StyleInfo("alpha")], GeneratorConfig(stem_channels=8, channels=16, blocks=1)),
+                          tmp_path / "no_knob.safetensors")
+    server = fresh_server("--model", str(model), torch=True)
+    answer = server.post_files("/api/jobs", {"style": "alpha", "knob": "0.3"}, {"file": ("x.mp4", clip_bytes)})
+    assert answer.status == 400 and "without the content-vs-style knob" in answer.detail, answer.body
+    assert server.get("/api/jobs").json() == []
 
 
 def test_a_decompression_bomb_painting_is_too_large_not_a_wrong_format(fresh_server: Callable[..., Server]) -> None:

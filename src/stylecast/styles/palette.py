@@ -8,7 +8,7 @@ and covariance of the painting's RGB pixels at the painting scale. Each stylized
 then moved onto them by the affine map that matches mean and covariance (colour transfer, Reinhard
 et al. 2001, in the covariance form of Gatys et al. 2017, "Controlling perceptual factors in neural
 style transfer"). It is one 3x4 matrix per frame, so it cannot blur an edge or add a stroke: the
-structure and texture stay G's.
+structure and texture stay G's. It costs about 3 CPU-ms a 640x480 frame (G: about 70).
 
 Measured on held-out artworks (BENCHMARKS.md, "The palette"): the CIELAB closeness and the spread
 between paintings rise to the peer's or above; the structure kept is unchanged.
