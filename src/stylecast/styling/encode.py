@@ -11,7 +11,8 @@ import torch
 from stylecast.models.encoder import VGG19Features
 from stylecast.models.style import STYLE_STAT_LAYERS, StyleNet, style_statistics
 from stylecast.styles import attach_palette
-from stylecast.styling.painting import painting_at_scale, painting_palette, painting_scale, read_painting
+from stylecast.styles.palette import palette_of
+from stylecast.styling.painting import painting_at_scale, painting_scale, read_painting
 
 
 def painting_tensor(painting: np.ndarray, short_side: int) -> torch.Tensor:
@@ -43,5 +44,6 @@ class PaintingEncoder:
     @torch.no_grad()
     def __call__(self, painting: str | Path | np.ndarray) -> np.ndarray:
         image = painting if isinstance(painting, np.ndarray) else read_painting(painting)
-        code = self.net.encoder(painting_statistics(self.vgg, image, self.short_side)).numpy()
-        return attach_palette(code, painting_palette(image, self.short_side), self.generator)
+        scaled = painting_at_scale(image, self.short_side)  # once: E's statistics and the palette see it
+        code = self.net.encoder(painting_statistics(self.vgg, scaled, self.short_side)).numpy()
+        return attach_palette(code, palette_of(scaled), self.generator)
