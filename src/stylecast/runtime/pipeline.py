@@ -3,8 +3,9 @@
 A video frame travels forward only: decoded (and scaled, converted to RGB) once by FFmpeg in the
 reader's thread, stylized by one of ``workers`` threads, encoded in the writer's thread. Bounded
 queues between the stages let the slowest one set the pace without piling up frames, and frames
-reach the encoder in their order whichever worker finishes first. The optional stabiliser runs there,
-in order, since each frame blends in the previous output.
+reach the encoder in their order whichever worker finishes first. The stabiliser (on by default)
+runs inside each frame's stylization, at the size G ran at, but in frame order (``_Turns``), since each
+frame blends in the previous output.
 
 Several frames at once, each on one core, beat one frame at a time on all cores: a small network's
 layers are too short to keep two threads busy (ONNX Runtime, shipped model, 640x480 on 2 cores: the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import itertools
 import os
 import queue
@@ -45,7 +47,7 @@ class StyleRequest:
     strength: float = 1.0
     preserve_color: bool = False
     max_side: int | None = None
-    stabilize: bool = False          # videos: blend each frame with the previous output along the flow
+    stabilize: bool = True           # videos: blend each frame with the previous output along the flow
     crf: int = 18                    # videos: x264 quality, 0 (lossless) .. 51; 18 is visually lossless
     preset: str = DEFAULT_PRESET     # videos: x264 speed preset (io.writer.X264_PRESETS)
 
@@ -117,15 +119,15 @@ def plan_workers(backend: str, threads: int | None, workers: int | None, paralle
 
 
 def _in_order(pool: ThreadPoolExecutor | None, fn: Callable[..., np.ndarray], items: Any, depth: int) -> Any:
-    """``(item, fn(item.image))`` for each item, in order, with up to ``depth`` calls running at once."""
+    """``(item, fn(item))`` for each item, in order, with up to ``depth`` calls running at once."""
     if pool is None:
         for item in items:
-            yield item, fn(item.image)
+            yield item, fn(item)
         return
     pending: collections.deque[tuple[Any, Future[np.ndarray]]] = collections.deque()
     try:
         for item in items:
-            pending.append((item, pool.submit(fn, item.image)))
+            pending.append((item, pool.submit(fn, item)))
             if len(pending) >= depth:
                 done, future = pending.popleft()
                 yield done, future.result()
@@ -135,6 +137,37 @@ def _in_order(pool: ThreadPoolExecutor | None, fn: Callable[..., np.ndarray], it
     finally:
         for _, future in pending:
             future.cancel()
+
+
+class _Turns:
+    """Frame by frame in order, from whichever worker holds each frame: the stabiliser's step for frame
+    ``i`` runs after frame ``i - 1``'s, while the rest of each frame's work (G, the upscale) overlaps.
+
+    Frames are handed to a first-in, first-out pool in order, so when frame ``i`` waits, every frame
+    before it has started and will take or end its turn: the wait cannot deadlock.
+    """
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._changed = threading.Condition()
+
+    def take(self, index: int, fn: Callable[..., np.ndarray], *args: Any) -> np.ndarray:
+        """``fn(*args)`` as frame ``index``'s turn, once every earlier frame has had its own."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._next == index)
+            try:
+                return fn(*args)
+            finally:
+                self._next = index + 1
+                self._changed.notify_all()
+
+    def end(self, index: int) -> None:
+        """Frame ``index`` is over: a frame that failed before its turn lets the next ones go."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._next >= index)
+            if self._next == index:
+                self._next = index + 1
+                self._changed.notify_all()
 
 
 def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: StyleRequest,
@@ -156,10 +189,19 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
         height, width = first.image.shape[:2]
         progress = Progress(source.name, info.frames, enabled=show_progress)
 
-        def stylize(image: np.ndarray) -> np.ndarray:
-            return stylizer.stylize(image, request.code, request.strength, request.preserve_color)
-
         stabilizer = FlowStabilizer() if request.stabilize else None
+        turns = _Turns()
+
+        def stylize(numbered: tuple[int, Any]) -> np.ndarray:
+            index, frame = numbered
+            if stabilizer is None:
+                return stylizer.stylize(frame.image, request.code, request.strength, request.preserve_color)
+            try:  # the stabiliser at the size G ran at, in frame order: it blends in the previous output
+                return stylizer.stylize(frame.image, request.code, request.strength, request.preserve_color,
+                                        settle=functools.partial(turns.take, index, stabilizer))
+            finally:
+                turns.end(index)
+
         if workers > 1:  # a frame per core already: OpenCV's own threads in the upscale only cost CPU
             single_threaded_opencv()
         # One worker stylizes in this thread. Closing the generator first cancels the frames it queued.
@@ -168,10 +210,9 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
                          audio_from=source if info.has_audio else None, crf=request.crf,
                          preset=request.preset) as writer, _EncoderThread(writer) as encoder, \
                 pool or contextlib.nullcontext(), \
-                contextlib.closing(_in_order(pool, stylize, itertools.chain([first], frames), 2 * workers)) as ordered:
-            for frame, image in ordered:
-                if stabilizer is not None:  # in order, after the workers: it needs the previous output
-                    image = stabilizer(frame.image, image)
+                contextlib.closing(_in_order(pool, stylize, enumerate(itertools.chain([first], frames)),
+                                             2 * workers)) as ordered:
+            for (_, frame), image in ordered:
                 encoder.put(image, frame.pts)
                 count += 1
                 progress.update(count)

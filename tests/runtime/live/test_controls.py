@@ -74,6 +74,21 @@ def test_stabilizer_calms_flicker_and_follows_motion() -> None:
     assert stabilizer(np.zeros((60, 80, 3), np.uint8), np.zeros((60, 80, 3), np.uint8)).shape == (60, 80, 3)
 
 
+def test_stabilizer_keeps_the_fresh_frame_where_the_moved_picture_does_not_match() -> None:
+    # A light comes on in one corner of a still scene: the flow is near zero there and passes the
+    # forward-backward check, but the previous frame no longer looks like this one, so blending the
+    # previous output in would leave a ghost of the dark corner.
+    rng = np.random.default_rng(1)
+    scene = cv2.resize(rng.integers(0, 200, (24, 32, 3), dtype=np.uint8), (160, 120), interpolation=cv2.INTER_CUBIC)
+    stabilizer = FlowStabilizer(blend=0.6)
+    stabilizer(scene, np.full_like(scene, 40))
+    lit = scene.copy()
+    lit[:60, :80] = np.clip(lit[:60, :80].astype(int) + 60, 0, 255).astype(np.uint8)
+    out = stabilizer(lit, np.full_like(scene, 200))
+    assert (out[8:52, 8:72] == 200).all()  # the lit corner: the fresh stylized frame, untouched
+    assert np.abs(out[70:, 90:].astype(int) - (0.6 * 40 + 0.4 * 200)).max() <= 1  # the rest: blended
+
+
 def test_keys_change_the_controls(stylizer: Stylizer) -> None:
     controls = live.LiveControls(stylizer, "alpha")
     assert handle_key("n", controls) is None and controls.state()["style"] == "beta"

@@ -192,11 +192,11 @@ class LivePipeline:
             image = fit_cover(image, width, height)  # a camera that ignored the size it was asked for
         work_size = self.governor.size
         small = image if work_size == (width, height) else cv2.resize(image, work_size, interpolation=cv2.INTER_AREA)
-        out = self.stylizer.stylize(small, settings.code, settings.strength, settings.preserve_color)
-        if settings.stabilize:
-            out = self.stabilizer(small, out)  # it starts afresh by itself when the size changes
-        else:
+        if not settings.stabilize:
             self.stabilizer.reset()
+        # The stabiliser runs at the size G runs at (it starts afresh by itself when that size changes).
+        out = self.stylizer.stylize(small, settings.code, settings.strength, settings.preserve_color,
+                                    settle=self.stabilizer if settings.stabilize else None)
         if out.shape[:2] != (height, width):
             out = cv2.resize(out, (width, height), interpolation=cv2.INTER_LINEAR)
         for worker in self.workers:
