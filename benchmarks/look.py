@@ -48,7 +48,7 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
-from quality import ClipMotion, read_clip, warping_error
+from quality import ClipMotion, read_clip, stabilized, warping_error
 
 from stylecast import losses as L
 from stylecast.data import list_images, load_rgb, to_tensor
@@ -199,6 +199,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--clip-side", type=int, default=360)
     parser.add_argument("--clip-styles", type=int, default=4, help="how many styles to measure flicker with")
+    parser.add_argument("--stabilize", action="store_true",
+                        help="also measure stylecast's flicker through the stabiliser `stylize` runs by default")
     parser.add_argument("--sheet", help="side-by-side JPEG: photo, painting, peer, each model")
     parser.add_argument("--sheet-rows", type=int, default=12)
     parser.add_argument("--json")
@@ -303,13 +305,17 @@ def main() -> None:
             warp = statistics.fmean(errors)
             summary[tag]["warping_error"] = round(warp, 6)
             summary[tag]["warping_x_floor"] = round(warp / floor, 3)
+            if args.stabilize and tag != "peer":  # as `stylize` runs videos by default
+                steady = [warping_error(stabilized(factory(pname, painting_path, bank)), m)
+                          for pname, painting_path, bank in paintings[: args.clip_styles] for m in motions.values()]
+                summary[tag]["stabilised_x_floor"] = round(statistics.fmean(steady) / floor, 3)
         summary["input video (floor)"] = {"warping_error": round(floor, 6), "warping_x_floor": 1.0}
         for tag in systems:
             if tag != "peer" and "warping_error" in summary["peer"]:
                 ratio = summary[tag]["warping_error"] / summary["peer"]["warping_error"]
                 summary[tag]["warping_x_peer"] = round(ratio, 3)
 
-    columns = keys + ["diversity", "warping_error", "warping_x_floor", "warping_x_peer"]
+    columns = keys + ["diversity", "warping_error", "warping_x_floor", "warping_x_peer", "stabilised_x_floor"]
     present = [c for c in columns if any(c in v for v in summary.values())]
     print("| system | " + " | ".join(present) + " |")
     print("|---" * (len(present) + 1) + "|")

@@ -87,7 +87,8 @@ def warping_error(stylize: Stylize, motion: ClipMotion) -> float:
 
 
 def stabilized(stylize: Stylize) -> Stylize:
-    """``stylize`` followed by a fresh FlowStabilizer, as ``stylecast live --stabilize`` runs it."""
+    """``stylize`` followed by a fresh FlowStabilizer, as ``stylecast stylize`` runs videos by default
+    (there at the size G runs at: the same for frames of 480 px or less on the short side)."""
     stabilizer = FlowStabilizer()
 
     def run(frame: np.ndarray) -> np.ndarray:
