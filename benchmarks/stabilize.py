@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from look import contact_sheet
-from quality import ClipMotion, read_clip, warping_error
+from quality import ClipMotion, read_clip, stabilized, warping_error
 
 from stylecast.runtime.bench import make_clip
 from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_video
@@ -68,9 +68,8 @@ def main() -> None:
                 errors["stabilised"].append(warping_error(
                     lambda x, c=code, s=settle: stylizer.stylize(x, c, settle=s), motion))
                 if side > 480:
-                    after = FlowStabilizer()
                     errors["after"].append(warping_error(
-                        lambda x, c=code, s=after: s(x, stylizer.stylize(x, c)), motion))
+                        stabilized(lambda x, c=code: stylizer.stylize(x, c)), motion))
         cells = [f"{statistics.fmean(v) / floor:.2f}x" if v else "" for v in errors.values()]
         print(f"| {side} | " + " | ".join(cells) + " |", flush=True)
 
@@ -93,10 +92,11 @@ def main() -> None:
             print(f"| {size} | {plain:.1f} | {steady:.1f} | {steady / plain:.2f} |", flush=True)
 
     if args.sheet and clips:
-        frames = read_clip(clips[0], 10, 360)[-4:]
+        clip_frames = read_clip(clips[0], 10, 360)
+        frames = clip_frames[-4:]
         code = codes[args.styles[0]]
         settle = FlowStabilizer()
-        for frame in read_clip(clips[0], 10, 360)[:-4]:
+        for frame in clip_frames[:-4]:
             stylizer.stylize(frame, code, settle=settle)  # the stabiliser's history up to the shown frames
         plain = [stylizer.stylize(f, code) for f in frames]
         steady = [stylizer.stylize(f, code, settle=settle) for f in frames]
