@@ -18,8 +18,9 @@ from stylecast.errors import InputError, MissingDependencyError, ModelFileError
 from stylecast.styles import vector_width, widen
 
 BACKENDS = ("onnx", "torch")
-# The exported graph's interface: 2 takes a style vector ("style"); 1 took a bare code ("code").
-GRAPH_VERSION = "g2"
+# The exported graph's version: 3 puts the style's scale and shift inside each InstanceNormalization
+# (faster); 2 took a style vector ("style"); 1 took a bare code ("code").
+GRAPH_VERSION = "g3"
 # Reduced precision is offered only where it keeps PSNR >= 35 dB against fp32 on the sample set
 # (BENCHMARKS.md): bf16 does (49 dB); static int8 of the trained zoo does not (32 dB mean, 19 dB worst),
 # and was no faster here, so int8 stays an export option (`stylecast export --int8`), not a precision.

@@ -3,9 +3,10 @@
 A video frame travels forward only: decoded (and scaled, converted to RGB) once by FFmpeg in the
 reader's thread, stylized by one of ``workers`` threads, encoded in the writer's thread. Bounded
 queues between the stages let the slowest one set the pace without piling up frames, and frames
-reach the encoder in their order whichever worker finishes first. The stabiliser (on by default)
-runs inside each frame's stylization, at the size G ran at, but in frame order (``_Turns``), since each
-frame blends in the previous output.
+reach the encoder in their order whichever worker finishes first. The stabiliser (on by default) is
+split in two: the motion between input frames is measured as frames are handed to the workers, and
+the blend with the previous output runs inside each frame's stylization, at the size G ran at, in
+frame order (``_Turns``), since each frame blends in the previous output.
 
 Several frames at once, each on one core, beat one frame at a time on all cores: a small network's
 layers are too short to keep two threads busy (ONNX Runtime, shipped model, 640x480 on 2 cores: the
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import functools
 import itertools
 import os
 import queue
@@ -36,7 +36,7 @@ from stylecast.io.images import read_image, write_image
 from stylecast.io.reader import VideoReader
 from stylecast.io.writer import DEFAULT_PRESET, VideoWriter
 from stylecast.runtime.progress import Progress
-from stylecast.runtime.stabilize import FlowStabilizer
+from stylecast.runtime.stabilize import FlowStabilizer, Motion
 from stylecast.runtime.upscale import single_threaded_opencv
 from stylecast.stylizer import Stylizer
 
@@ -192,15 +192,26 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
         stabilizer = FlowStabilizer() if request.stabilize else None
         turns = _Turns()
 
-        def stylize(numbered: tuple[int, Any]) -> np.ndarray:
-            index, frame = numbered
+        def stylize(numbered: tuple[int, Any, Motion | None]) -> np.ndarray:
+            index, frame, motion = numbered
             if stabilizer is None:
                 return stylizer.stylize(frame.image, request.code, request.strength, request.preserve_color)
-            try:  # the stabiliser at the size G ran at, in frame order: it blends in the previous output
+
+            def settle(_frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+                return turns.take(index, stabilizer.settle, motion, stylized)
+
+            try:  # blending in the previous output, at the size G ran at, waits for that frame's turn
                 return stylizer.stylize(frame.image, request.code, request.strength, request.preserve_color,
-                                        settle=functools.partial(turns.take, index, stabilizer))
+                                        settle=settle)
             finally:
                 turns.end(index)
+
+        def numbered(frames: Any) -> Any:
+            """``(index, frame, motion)``: the stabiliser's motion, from the input frames alone, is
+            measured here, in frame order, as frames are handed out (this thread would otherwise wait
+            for the workers), so a frame's turn covers only the blend (BENCHMARKS.md, "Stabilised by default")."""
+            for index, frame in enumerate(frames):
+                yield index, frame, None if stabilizer is None else stabilizer.motion(frame.image)
 
         if workers > 1:  # a frame per core already: OpenCV's own threads in the upscale only cost CPU
             single_threaded_opencv()
@@ -210,9 +221,9 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
                          audio_from=source if info.has_audio else None, crf=request.crf,
                          preset=request.preset) as writer, _EncoderThread(writer) as encoder, \
                 pool or contextlib.nullcontext(), \
-                contextlib.closing(_in_order(pool, stylize, enumerate(itertools.chain([first], frames)),
+                contextlib.closing(_in_order(pool, stylize, numbered(itertools.chain([first], frames)),
                                              2 * workers)) as ordered:
-            for (_, frame), image in ordered:
+            for (_, frame, _), image in ordered:
                 encoder.put(image, frame.pts)
                 count += 1
                 progress.update(count)

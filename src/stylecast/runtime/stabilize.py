@@ -19,6 +19,7 @@ numpy and OpenCV only (the light runtime has no torch); BENCHMARKS.md has its co
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -98,8 +99,33 @@ def matching_flow(grey: np.ndarray, previous_grey: np.ndarray, backward: np.ndar
     return mask
 
 
+@dataclass(frozen=True)
+class Motion:
+    """How one frame moved from the one before it, at the flow's size (``FlowStabilizer.motion``).
+
+    ``flow``: ``(h, w, 2)`` float32 backward flow (from this frame to the previous one, in pixels of the
+    flow's grid); ``unreliable``: ``(h, w)`` uint8, 1 where the flow failed a check (the fresh pixel is
+    kept there); ``reliable``: the share of pixels that passed.
+    """
+
+    flow: np.ndarray
+    unreliable: np.ndarray
+    reliable: float
+
+
+#: The full-size work runs in strips of about this many bytes of map, so that its buffers stay in a
+#: core's L2 cache: whole-frame buffers were evicted by G running on the other core, which doubled the
+#: step's cost inside the 2-worker file pipeline (BENCHMARKS.md, "Stabilised by default").
+_STRIP_BYTES = 192 * 1024
+
+
 class FlowStabilizer:
-    """Temporal smoothing of a stylized stream; call once per frame, in order.
+    """Temporal smoothing of a stylized stream, in two steps that each run once per frame, in order.
+
+    ``motion(frame)`` needs only the input frames (grey copies at the flow's size, DIS flow both ways,
+    the checks); ``settle(motion, stylized)`` blends the previous output, moved along it, into the new
+    one. A file pipeline runs the first as frames are read, while G works on earlier ones, so only
+    the second waits for the previous frame's output; ``stabilizer(frame, stylized)`` does both.
 
     Args:
         blend: weight of the warped previous output where the flow is reliable (0 turns it off;
@@ -124,7 +150,7 @@ class FlowStabilizer:
         self._previous_output = None
 
     def __call__(self, frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
-        """The stabilised frame.
+        """The stabilised frame: ``settle(motion(frame), stylized)``.
 
         Args:
             frame: the input frame ``(H, W, 3)`` uint8 RGB that ``stylized`` was made from.
@@ -133,42 +159,61 @@ class FlowStabilizer:
         Returns:
             ``(H, W, 3)`` uint8 RGB: ``stylized`` blended with the previous output warped along the flow.
         """
+        return self.settle(self.motion(frame), stylized)
+
+    def motion(self, frame: np.ndarray) -> Motion | None:
+        """How ``frame`` (``(H, W, 3)`` uint8 RGB, any size) moved from the one given before it; ``None``
+        for the first frame, a new size, or a cut (too little reliable flow: start afresh)."""
         height, width = frame.shape[:2]
         small = _flow_size(width, height, self.flow_side)
         grey = np.ascontiguousarray(cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), small,
                                                interpolation=cv2.INTER_AREA))
-        previous_grey, previous_output = self._previous_grey, self._previous_output
-        self._previous_grey = grey
-        if previous_grey is None or previous_output is None or previous_output.shape != stylized.shape \
-                or previous_grey.shape != grey.shape:
-            self._previous_output = stylized
-            self.last_reliable = 0.0
-            return stylized
+        previous_grey, self._previous_grey = self._previous_grey, grey
+        if previous_grey is None or previous_grey.shape != grey.shape:
+            return None
         # calc(I0, I1) gives flow with I0(p) ~ I1(p + flow(p)); the buffers are outputs (no initial flow is used).
         backward = np.asarray(self._dis.calc(grey, previous_grey, np.zeros((*grey.shape, 2), np.float32)))
         forward = np.asarray(self._dis.calc(previous_grey, grey, np.zeros((*grey.shape, 2), np.float32)))
         mask = reliable_flow(backward, forward) * matching_flow(grey, previous_grey, backward)
-        self.last_reliable = float(mask.mean())
-        if self.last_reliable < _SCENE_CUT_RELIABLE:
+        reliable = float(mask.mean())
+        if reliable < _SCENE_CUT_RELIABLE:
+            return None
+        return Motion(backward, (mask < 0.5).view(np.uint8), reliable)
+
+    def settle(self, motion: Motion | None, stylized: np.ndarray) -> np.ndarray:
+        """``stylized`` (``(H, W, 3)`` uint8 RGB, any size) blended with the previous output moved along
+        ``motion`` where it is reliable; ``stylized`` itself for no motion (and the past restarts)."""
+        previous = self._previous_output
+        if motion is None or previous is None or previous.shape != stylized.shape:
             self._previous_output = stylized
+            self.last_reliable = 0.0
             return stylized
-        # Where each output pixel comes from in the previous output, in full-size pixels: made at the flow's
-        # size and scaled up (the map is smooth), then a fixed-point map for remap, about 2x faster than
-        # the float one. Pixel centres: small x_s sits at (x_s + 0.5) * scale - 0.5 in the full frame.
-        grid_x, grid_y = _pixel_grid(*grey.shape)
-        scale_x, scale_y = width / small[0], height / small[1]
-        source = np.dstack([(grid_x + backward[..., 0] + 0.5) * scale_x - 0.5,
-                            (grid_y + backward[..., 1] + 0.5) * scale_y - 0.5])
-        unreliable = (mask < 0.5).view(np.uint8)
-        if small != (width, height):
-            source = cv2.resize(source, (width, height), interpolation=cv2.INTER_LINEAR)
-            unreliable = cv2.resize(unreliable, (width, height), interpolation=cv2.INTER_NEAREST)
-        map_xy, map_fraction = cv2.convertMaps(source, None, cv2.CV_16SC2)  # type: ignore[call-overload]
-        warped = cv2.remap(previous_output, map_xy, map_fraction, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        # Blend everywhere in one uint8 pass, then put the fresh pixels back where the flow is not reliable:
-        # 6x faster than a per-pixel weighted blend at 720p (the mask is a yes/no test at heart), and
-        # every full-size buffer is uint8 or the map.
-        result = cv2.addWeighted(warped, self.blend, stylized, 1.0 - self.blend, 0.0)
-        cv2.copyTo(stylized, unreliable, result)
+        self.last_reliable = motion.reliable
+        height, width = stylized.shape[:2]
+        small_h, small_w = motion.unreliable.shape
+        scale_x, scale_y = width / small_w, height / small_h
+        # Where each pixel was in the previous output, in full-size pixels (small x_s sits at
+        # (x_s + 0.5) * scale - 0.5 in the full frame), made at the flow's size and brought to full size
+        # as resize would, but in two passes: to full height at the small width at once, then each
+        # strip to full width. Only the strips are full-size, so the map never leaves the cache.
+        grid_x, grid_y = _pixel_grid(small_h, small_w)
+        source = np.dstack([(grid_x + motion.flow[..., 0] + 0.5) * scale_x - 0.5,
+                            (grid_y + motion.flow[..., 1] + 0.5) * scale_y - 0.5])
+        source = cv2.resize(source, (small_w, height), interpolation=cv2.INTER_LINEAR)
+        unreliable_rows = cv2.resize(motion.unreliable, (small_w, height), interpolation=cv2.INTER_NEAREST)
+        rows = max(16, _STRIP_BYTES // (8 * width))
+        result = np.empty_like(stylized)
+        for top in range(0, height, rows):
+            part = slice(top, min(height, top + rows))
+            size = (width, part.stop - top)
+            strip_map = cv2.resize(source[part], size, interpolation=cv2.INTER_LINEAR)
+            unreliable = cv2.resize(unreliable_rows[part], size, interpolation=cv2.INTER_NEAREST)
+            map_xy, map_fraction = cv2.convertMaps(strip_map, None, cv2.CV_16SC2)  # type: ignore[call-overload]
+            warped = cv2.remap(previous, map_xy, map_fraction, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            # Blend everywhere in one uint8 pass, then put the fresh pixels back where the flow is not
+            # reliable: 6x faster than a per-pixel weighted blend at 720p (the mask is a yes/no test).
+            out = result[part]
+            cv2.addWeighted(warped, self.blend, stylized[part], 1.0 - self.blend, 0.0, dst=out)
+            cv2.copyTo(stylized[part], unreliable, out)
         self._previous_output = result
         return result
