@@ -75,7 +75,7 @@ class CondInstanceNorm(nn.Module):
         if gamma.shape[0] == 1:
             # One style for every frame (inference, and the exported graph's (1, width) style): the
             # scale and shift go into the op itself, which saves ONNX Runtime a Mul and an Add over
-            # every normalised tensor (1.10x G at 640x480, BENCHMARKS.md "G's size").
+            # every normalised tensor (1.13x G at 640x480; BENCHMARKS.md, "3x the peer again, stabilised").
             return F.instance_norm(x, weight=gamma[0].to(x.dtype), bias=beta[0].to(x.dtype), eps=1e-5)
         normed = F.instance_norm(x, eps=1e-5)
         return normed * gamma[:, :, None, None].to(normed.dtype) + beta[:, :, None, None].to(normed.dtype)
@@ -123,7 +123,7 @@ class UpsampleProject(SeparableConv):
             # An identity (a depthwise 1x1 convolution with unit weights) that ONNX Runtime runs in its
             # blocked channel layout, so the upsampling after it runs there too, on a quarter of the
             # pixels, instead of on the plain layout followed by a reorder at half size: the same
-            # output bit for bit, 1.07x G at 640x480 (BENCHMARKS.md, "G's size").
+            # output bit for bit, 1.07x G at 640x480 (BENCHMARKS.md, "3x the peer again, stabilised").
             channels = self.depthwise.in_channels
             x = F.conv2d(x, torch.ones(channels, 1, 1, 1, dtype=x.dtype, device=x.device), groups=channels)
         return super().forward(F.interpolate(x, scale_factor=2.0, mode="nearest"))

@@ -209,7 +209,8 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
         def numbered(frames: Any) -> Any:
             """``(index, frame, motion)``: the stabiliser's motion, from the input frames alone, is
             measured here, in frame order, as frames are handed out (this thread would otherwise wait
-            for the workers), so a frame's turn covers only the blend (BENCHMARKS.md, "Stabilised by default")."""
+            for the workers), so a frame's turn covers only the blend (BENCHMARKS.md, "3x the peer
+            again, stabilised")."""
             for index, frame in enumerate(frames):
                 yield index, frame, None if stabilizer is None else stabilizer.motion(frame.image)
 

@@ -115,7 +115,7 @@ class Motion:
 
 #: The full-size work runs in strips of about this many bytes of map, so that its buffers stay in a
 #: core's L2 cache: whole-frame buffers were evicted by G running on the other core, which doubled the
-#: step's cost inside the 2-worker file pipeline (BENCHMARKS.md, "Stabilised by default").
+#: step's cost inside the 2-worker file pipeline (BENCHMARKS.md, "3x the peer again, stabilised").
 _STRIP_BYTES = 192 * 1024
 
 
