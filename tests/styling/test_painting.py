@@ -53,8 +53,7 @@ def test_cli_web_upload_add_style_and_training_give_one_code(painting_file: Path
 
     stylizer = Stylizer()
     vector = stylizer.code(str(painting_file))[0]
-    code_dim = stylizer.meta["generator"]["code_dim"]
-    cli, cli_palette = vector[:code_dim], vector[-PALETTE_WIDTH:]
+    cli_palette = vector[-PALETTE_WIDTH:]
     web = WebApp(ServeSettings(data_dir=tmp_path / "data"), stylizer)
     try:
         uploaded = web._instant_code(web._read_painting(painting_file, "mine.jpg"))[0]
@@ -67,10 +66,11 @@ def test_cli_web_upload_add_style_and_training_give_one_code(painting_file: Path
     encoder = PaintingEncoder()
     held = StyleImages([painting_file], encoder.short_side).image(0)
     with torch.no_grad():
-        trained = encoder.net.encoder(style_statistics(encoder.vgg(held, STYLE_STAT_LAYERS))).numpy().reshape(-1)
+        trained = encoder.net.encoder.style_vector(style_statistics(encoder.vgg(held, STYLE_STAT_LAYERS)))
+    cli = vector[:trained.shape[1]]  # the encoder's code (and offsets, when it predicts them)
     np.testing.assert_allclose(uploaded, vector, rtol=0, atol=1e-6)       # the whole vector, palette too
     np.testing.assert_allclose(adapted, cli, rtol=0, atol=1e-5)
-    np.testing.assert_allclose(trained, cli, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(trained.numpy().reshape(-1), cli, rtol=0, atol=1e-5)
     # The palette from the pixels training holds: a bank style's palette is the instant path's.
     assert cli_palette[0] == 1.0
     np.testing.assert_allclose(StyleImages([painting_file], encoder.short_side).palette(0), cli_palette, atol=1e-6)

@@ -162,3 +162,39 @@ def test_an_interrupt_propagates(tiny_model: Path) -> None:
 def test_bad_settings_are_input_errors(tiny_model: Path, kwargs: dict[str, object]) -> None:
     with pytest.raises(InputError):
         adapt_style(tiny_model, _stripes(), max_steps=1, **kwargs)  # type: ignore[arg-type]
+
+
+def test_an_encoder_with_offsets_gives_them_to_the_instant_vector_and_adaptation_starts_there(
+        tiny_model: Path, tmp_path: Path) -> None:
+    """A model whose style encoder predicts offsets: the instant vector carries them (add-style's
+    zero-step result, the CLI's and the web's instant path), and adaptation starts from them."""
+    from stylecast.styles import vector_width
+    from stylecast.styling.encode import PaintingEncoder
+
+    net, meta = load_stylenet(tiny_model)
+    with_head = StyleNet(net.styles, net.config, encoder_hidden=32, encoder_offsets=True)
+    missing, unexpected = with_head.load_state_dict(net.state_dict(), strict=False)
+    assert not unexpected and sorted(missing) == ["encoder.offsets.bias", "encoder.offsets.weight"]
+    assert with_head.encoder.offsets is not None
+    torch.nn.init.normal_(with_head.encoder.offsets.weight, std=0.05)
+    path = save_stylenet(with_head, tmp_path / "offsets.safetensors", meta["training"])
+    painting = _stripes()
+    instant = adapt_style(path, painting, max_steps=0, photos=_photos(), size=48)
+    width = TINY.code_dim + with_head.generator.offset_dim
+    assert instant.instant_code.shape == instant.code.shape == (width,)
+    assert np.abs(instant.instant_code[TINY.code_dim:]).max() > 1e-3
+    # The same painting through the instant path of stylize and the web page: the same vector.
+    vector = PaintingEncoder(path)(painting)
+    assert vector.shape[1] > width and vector.shape[1] >= vector_width(meta["generator"])
+    np.testing.assert_allclose(vector[0, :width], instant.instant_code, rtol=0, atol=1e-5)
+    # Its offsets act on G: the style differs from the code alone.
+    frame = torch.rand(1, 3, 32, 32)
+    code = torch.from_numpy(instant.instant_code)[None]
+    with torch.no_grad():
+        full = with_head.generator(frame, code[:, :TINY.code_dim], offsets=code[:, TINY.code_dim:])
+        bare = with_head.generator(frame, code[:, :TINY.code_dim])
+    assert (full - bare).abs().max() > 1e-3
+    # Adaptation starts from the instant offsets, and what it returns keeps offsets.
+    adapted = adapt_style(path, painting, max_steps=3, photos=_photos(), size=48, offset_lr=None, seed=2)
+    assert adapted.code.shape == (width,)
+    np.testing.assert_array_equal(adapted.code[TINY.code_dim:], instant.instant_code[TINY.code_dim:])

@@ -333,3 +333,87 @@ def test_sigint_mid_run_finishes_the_step_saves_it_and_resumes_exactly(tiny_over
     assert resumed.step == 2
     resumed.fit(3)
     _assert_same(_snapshot(straight.net), _snapshot(resumed.net))
+
+
+def test_encoder_only_training_moves_the_encoder_and_nothing_else(tiny_overrides: list[str],
+                                                                   tmp_path: Path) -> None:
+    """``encoder.train_only``: G, the bank and D stay bit for bit; the encoder and its new offset
+    head (warm-started from a file without one, so at zero) learn; the model file keeps the head."""
+    pool = _painting_pool(tmp_path / "pool")
+    plain = _trainer(tiny_overrides, tmp_path / "plain")
+    plain.save()
+    extra = [f'data.paintings="{pool}"', "data.painting_probability=1.0", "data.painting_crop=48",
+             "encoder.train_only=true", "encoder.offsets=true", "optim.warmup_steps=0"]
+    trainer = _trainer(tiny_overrides, tmp_path / "run", extra)
+    trainer.init_from_model(tmp_path / "plain" / "model.safetensors")
+    head = trainer.net.encoder.offsets
+    assert head is not None and not head.weight.any() and not head.bias.any()
+    frozen = {k: v for k, v in _snapshot(trainer.net).items() if not k.startswith("encoder.")}
+    d_before, encoder_before = _snapshot(trainer.disc), _snapshot(trainer.net.encoder)
+    for step in range(3):
+        report = trainer.train_step(trainer.make_batch(step))
+    assert "g_adv" not in report and "d_total" not in report and np.isfinite(report["g_total"])
+    _assert_same(frozen, {k: v for k, v in _snapshot(trainer.net).items() if not k.startswith("encoder.")})
+    _assert_same(d_before, _snapshot(trainer.disc))
+    encoder_after = _snapshot(trainer.net.encoder)
+    assert all(not torch.equal(encoder_before[k], encoder_after[k]) for k in encoder_before)  # offsets too
+    trainer.save()
+
+    from stylecast.models.io import load_stylenet
+
+    loaded, meta = load_stylenet(tmp_path / "run" / "model.safetensors")
+    assert meta["encoder_offsets"] is True
+    _assert_same(_snapshot(trainer.shipped_net), _snapshot(loaded))
+    stats = torch.rand(2, trainer.style_stats.shape[-1])
+    code, offsets = loaded.encoder.vector(stats)
+    assert offsets is not None and offsets.shape == (2, loaded.generator.offset_dim) and offsets.abs().max() > 0
+    torch.testing.assert_close(loaded.encoder.style_vector(stats), torch.cat([code, offsets], dim=1))
+
+
+def test_encoder_only_training_needs_the_painting_pool(tiny_overrides: list[str], tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="data.paintings"):
+        _trainer(tiny_overrides, tmp_path, ["encoder.train_only=true"])
+
+
+def test_the_painting_cache_gives_each_painting_its_fixed_crops_targets_once(tiny_overrides: list[str],
+                                                                            tmp_path: Path) -> None:
+    """``data.painting_cache``: a pool sample's targets are those of its painting's own seeded crop,
+    the same whichever step draws it (so a resumed run sees the same), computed only once."""
+    from stylecast import losses as L
+    from stylecast.models.style import STYLE_STAT_LAYERS, style_statistics
+
+    pool = _painting_pool(tmp_path / "pool")
+    extra = [f'data.paintings="{pool}"', "data.painting_probability=1.0", "data.painting_crop=48",
+             "data.painting_cache=true", "run.precision='fp32'"]
+    trainer = _trainer(tiny_overrides, tmp_path / "run", extra)
+    first = trainer.make_batch(0)
+    assert len(first.style_crops) == 0 and len(first.pool_ids) == len(first.from_pool)
+    grams, stats = trainer._style_targets(first)
+    index = int(first.pool_ids[0])
+    crop = trainer.pool.images.crops(torch.tensor([index]), 48, torch.Generator().manual_seed(
+        trainer.config.run.seed * 1_000_003 + index))
+    feats = trainer.features(crop, sorted(set(trainer.style_layers) | set(STYLE_STAT_LAYERS)))
+    for layer in trainer.style_layers:
+        torch.testing.assert_close(grams[layer][0], L.gram_matrix(feats[layer])[0])
+    torch.testing.assert_close(stats[0], style_statistics(feats)[0])
+    # Another trainer (a resumed run) that first meets the painting at another step: the same targets.
+    other = _trainer(tiny_overrides, tmp_path / "other", extra)
+    later = next(b for b in map(other.make_batch, range(1, 50)) if index in b.pool_ids.tolist())
+    row = later.pool_ids.tolist().index(index)
+    other_grams, _ = other._style_targets(later)
+    for layer in trainer.style_layers:
+        torch.testing.assert_close(other_grams[layer][row], grams[layer][0], rtol=1e-3, atol=1e-3)  # batched apart
+    # Drawn again, nothing is computed: E is not called.
+    cached = len(trainer._pool_cache)
+    calls: list[int] = []
+    original = trainer.features
+    trainer.features = lambda images, layers: (calls.append(1), original(images, layers))[1]  # type: ignore[method-assign]
+    repeat = Trainer.make_batch(trainer, 0)
+    trainer._style_targets(repeat)
+    assert not calls and len(trainer._pool_cache) == cached
+    assert np.isfinite(trainer.train_step(trainer.make_batch(1))["g_total"])
+
+
+def test_the_painting_cache_refuses_training_through_the_palette(tiny_overrides: list[str], tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="painting_cache"):
+        _trainer(tiny_overrides, tmp_path, ["data.painting_cache=true", "loss.palette=true"])

@@ -22,6 +22,7 @@ def save_stylenet(net: StyleNet, path: str | Path, training: Mapping[str, Any] |
         "stylecast_version": __version__,
         "generator": net.config.to_dict(),
         "encoder_hidden": net.encoder_hidden,
+        "encoder_offsets": net.encoder_offsets,
         "styles": [style.to_dict() for style in net.styles],
         "training": dict(training or {}),
     }
@@ -36,7 +37,8 @@ def load_stylenet(path: str | Path | None = None) -> tuple[StyleNet, dict[str, A
         # Files from before the choice of upsampling existed all upsampled first.
         config = GeneratorConfig(**{"upsample": "upsample_first", **meta["generator"]})
         styles = [StyleInfo.from_dict(s) for s in meta["styles"]]
-        net = StyleNet(styles, config, encoder_hidden=int(meta.get("encoder_hidden", 256)))
+        net = StyleNet(styles, config, encoder_hidden=int(meta.get("encoder_hidden", 256)),
+                       encoder_offsets=bool(meta.get("encoder_offsets", False)))
     except (KeyError, TypeError, ValueError) as error:
         raise ModelFileError(f"model file {path} does not match this stylecast's architecture ({error}): "
                              "re-export it with this version") from error

@@ -65,18 +65,39 @@ def style_statistics(features: Mapping[str, torch.Tensor]) -> torch.Tensor:
 
 
 class StyleEncoder(nn.Module):
-    """MLP from style statistics ``(B, STYLE_STAT_DIM)`` to style codes ``(B, code_dim)``."""
+    """MLP from style statistics ``(B, STYLE_STAT_DIM)`` to style codes ``(B, code_dim)``.
 
-    def __init__(self, code_dim: int, hidden: int = 256) -> None:
+    With ``offset_dim > 0`` it also predicts offsets to G's normalisation parameters (what
+    ``add-style`` optimises beside the code: the code reaches only the part of that space the bank's
+    styles span). The offset head starts at zero, so an encoder warm-started from one without it
+    gives the same styles until it trains.
+    """
+
+    def __init__(self, code_dim: int, hidden: int = 256, offset_dim: int = 0) -> None:
         super().__init__()
         self.net = nn.Sequential(
             nn.Linear(STYLE_STAT_DIM, hidden), nn.LeakyReLU(0.2),
             nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
             nn.Linear(hidden, code_dim),
         )
+        self.offsets: nn.Linear | None = None
+        if offset_dim:
+            self.offsets = nn.Linear(hidden, offset_dim)
+            nn.init.zeros_(self.offsets.weight)
+            nn.init.zeros_(self.offsets.bias)
 
     def forward(self, stats: torch.Tensor) -> torch.Tensor:
         return self.net(stats.float())
+
+    def vector(self, stats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The code ``(B, code_dim)`` and the offsets ``(B, offset_dim)`` (``None`` without the head)."""
+        hidden = self.net[:-1](stats.float())
+        return self.net[-1](hidden), None if self.offsets is None else self.offsets(hidden)
+
+    def style_vector(self, stats: torch.Tensor) -> torch.Tensor:
+        """Code and offsets as one ``(B, code_dim [+ offset_dim])`` row: a style vector's start."""
+        code, offsets = self.vector(stats)
+        return code if offsets is None else torch.cat([code, offsets], dim=1)
 
 
 class StyleNet(nn.Module):
@@ -92,7 +113,7 @@ class StyleNet(nn.Module):
     """
 
     def __init__(self, styles: Sequence[StyleInfo], config: GeneratorConfig | None = None,
-                 encoder_hidden: int = 256) -> None:
+                 encoder_hidden: int = 256, encoder_offsets: bool = False) -> None:
         super().__init__()
         self.generator = Generator(config)
         code_dim = self.generator.config.code_dim
@@ -100,8 +121,10 @@ class StyleNet(nn.Module):
         # Unit-scale random codes: with the modulation's init below, every style starts with its own
         # normalisation (gamma within about +-0.3 of 1), so the styles separate from the first step.
         self.bank = nn.Parameter(torch.randn(len(self.styles), code_dim))
-        self.encoder = StyleEncoder(code_dim, encoder_hidden)
+        self.encoder = StyleEncoder(code_dim, encoder_hidden,
+                                    self.generator.offset_dim if encoder_offsets else 0)
         self.encoder_hidden = encoder_hidden
+        self.encoder_offsets = encoder_offsets
 
     @property
     def config(self) -> GeneratorConfig:
@@ -118,7 +141,9 @@ class StyleNet(nn.Module):
                 use_encoder: torch.Tensor, knob: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         bank_codes = self.bank[style_ids]
-        encoder_codes = self.encoder(style_stats)
+        encoder_codes, encoder_offsets = self.encoder.vector(style_stats)
         codes = torch.where(use_encoder[:, None], encoder_codes, bank_codes)
-        stylized, features = self.generator(frames, codes, return_features=True, knob=knob)
+        # Bank styles have no offsets; the encoder's apply only where its code does.
+        offsets = None if encoder_offsets is None else encoder_offsets * use_encoder[:, None].to(encoder_offsets.dtype)
+        stylized, features = self.generator(frames, codes, return_features=True, knob=knob, offsets=offsets)
         return stylized, features, bank_codes, encoder_codes

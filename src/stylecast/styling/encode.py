@@ -30,7 +30,8 @@ def painting_statistics(vgg: VGG19Features, painting: np.ndarray, short_side: in
 
 class PaintingEncoder:
     """Painting (a file or an array) -> its instant style vector ``(1, style_width)``: the model's style
-    encoder on E's statistics of it (zero offsets, the knob at the recipe's balance), then its palette."""
+    encoder on E's statistics of it (its code, and its offsets when it predicts them; the knob at the
+    recipe's balance), then its palette."""
 
     def __init__(self, model_path: str | Path | None = None) -> None:
         from stylecast.models.io import load_stylenet
@@ -45,5 +46,5 @@ class PaintingEncoder:
     def __call__(self, painting: str | Path | np.ndarray) -> np.ndarray:
         image = painting if isinstance(painting, np.ndarray) else read_painting(painting)
         scaled = painting_at_scale(image, self.short_side)  # once: E's statistics and the palette see it
-        code = self.net.encoder(painting_statistics(self.vgg, scaled, self.short_side)).numpy()
-        return attach_palette(code, palette_of(scaled), self.generator)
+        vector = self.net.encoder.style_vector(painting_statistics(self.vgg, scaled, self.short_side)).numpy()
+        return attach_palette(vector, palette_of(scaled), self.generator)

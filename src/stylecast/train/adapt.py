@@ -65,8 +65,11 @@ class AdaptResult:
 
     Attributes:
         code: float32 style vector: the adapted code ``(code_dim,)``, followed by the adapted
-            offsets ``(offset_dim,)`` where they paid (the instant code if adapting did not help).
-        instant_code: ``(code_dim,)`` float32, the style encoder's code.
+            offsets ``(offset_dim,)`` where they paid, or the encoder's own offsets when it predicts
+            them (the instant vector if adapting did not help).
+        instant_code: float32, the style encoder's vector: its code ``(code_dim,)``, and its offsets
+            when it predicts them (``encoder.offsets``).
+        code_dim: the length of the code part.
         steps: optimisation steps run.
         seconds: wall time of the whole call.
         style_loss_start, style_loss_end: style loss (Gram MSE, layer-weighted, not multiplied by
@@ -79,10 +82,11 @@ class AdaptResult:
     seconds: float
     style_loss_start: float
     style_loss_end: float
+    code_dim: int
 
     @property
     def has_offsets(self) -> bool:
-        return self.code.size > self.instant_code.size
+        return self.code.size > self.code_dim
 
 
 #: Reading a painting for ``add-style``: the one reader of every entry point (``stylecast.styling``).
@@ -166,14 +170,14 @@ def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 
     # A fixed batch (its own seed) on which the instant and the adapted code are compared fairly.
     eval_frames = crops.sample(EVAL_CROPS, size, torch.Generator().manual_seed(seed + 1))
     eval_started = time.monotonic()
-    loss_start = problem.style_loss(problem.instant, eval_frames)
+    loss_start = problem.style_loss(problem.instant, eval_frames)  # with the instant offsets
     eval_seconds = time.monotonic() - eval_started
     deadline = started + minutes * 60.0 - 2 * eval_seconds  # the final comparison must fit in the budget
     best_code, best_offsets, steps = _optimise(problem, crops, size, batch, lr, offset_lr, max_steps, seed,
                                                deadline, on_step)
-    chosen, loss_end = problem.instant, loss_start
+    chosen, loss_end = problem.vector(problem.instant), loss_start
     if steps:
-        candidate, candidate_loss = best_code, problem.style_loss(best_code, eval_frames)
+        candidate, candidate_loss = problem.vector(best_code), problem.style_loss(best_code, eval_frames)
         if offset_lr is not None:
             with_offsets = problem.style_loss(best_code, eval_frames, best_offsets)
             if with_offsets < (1.0 - OFFSET_GAIN) * candidate_loss:  # the offsets must pay, or they go
@@ -181,13 +185,15 @@ def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 
         if candidate_loss < loss_start:  # adapting must pay on the fixed batch, or the instant code stays
             chosen, loss_end = candidate, candidate_loss
     return AdaptResult(code=chosen[0].numpy().astype(np.float32),
-                       instant_code=problem.instant[0].numpy().astype(np.float32), steps=steps,
-                       seconds=time.monotonic() - started, style_loss_start=loss_start, style_loss_end=loss_end)
+                       instant_code=problem.vector(problem.instant)[0].numpy().astype(np.float32), steps=steps,
+                       seconds=time.monotonic() - started, style_loss_start=loss_start, style_loss_end=loss_end,
+                       code_dim=problem.instant.shape[1])
 
 
 class _Problem:
     """What adaptation optimises against: G (frozen), E, the model's own perceptual objective and the
-    painting's Gram targets, with the style encoder's instant code as the starting point."""
+    painting's Gram targets, with the style encoder's instant code (and offsets, when it predicts
+    them; else zeros) as the starting point."""
 
     def __init__(self, net: StyleNet, vgg: VGG19Features, objective: PerceptualObjective, painting: np.ndarray,
                  scale: int, precision: str) -> None:
@@ -196,11 +202,21 @@ class _Problem:
         # the trainer computes them (stylecast.styling: the one preprocessing).
         with torch.no_grad():
             feats = vgg(painting_tensor(painting, scale), sorted(set(objective.style_layers) | set(STYLE_STAT_LAYERS)))
-            self.instant = net.encoder(style_statistics(feats)).float()                          # (1, code_dim)
+            code, offsets = net.encoder.vector(style_statistics(feats))
+            self.instant = code.float()                                                         # (1, code_dim)
+            self.encoder_offsets = offsets is not None
+            self.instant_offsets = (torch.zeros(1, net.generator.offset_dim) if offsets is None
+                                    else offsets.float())                                       # (1, offset_dim)
             self.target_grams = {layer: L.gram_matrix(feats[layer]) for layer in objective.style_layers}
+
+    def vector(self, code: torch.Tensor) -> torch.Tensor:
+        """``code`` as G's part of a style vector: with the instant offsets when the encoder gave some."""
+        return torch.cat([code, self.instant_offsets], dim=1) if self.encoder_offsets else code
 
     def terms(self, code: torch.Tensor, frames: torch.Tensor, offsets: torch.Tensor | None = None
               ) -> dict[str, torch.Tensor]:
+        """The objective's terms for ``code`` with ``offsets`` (``None``: the instant offsets)."""
+        offsets = self.instant_offsets if offsets is None else offsets
         with autocast(self.precision, torch.device("cpu")):
             out = self.generator(frames, code, offsets=offsets)
             assert isinstance(out, torch.Tensor)
@@ -217,13 +233,13 @@ def _optimise(problem: _Problem, crops: _PhotoCrops, size: int, batch: int, lr: 
     """Adam on the code (and the offsets, unless ``offset_lr`` is None) until ``deadline`` (monotonic) or
     ``max_steps``; the code and offsets with the lowest running style loss, and the steps taken."""
     code = nn.Parameter(problem.instant.clone())
-    offsets = nn.Parameter(torch.zeros(1, problem.generator.offset_dim))
+    offsets = nn.Parameter(problem.instant_offsets.clone())
     groups: list[dict[str, Any]] = [{"params": [code], "lr": lr}]
     if offset_lr is not None:
         groups.append({"params": [offsets], "lr": offset_lr})
     optimizer = torch.optim.Adam(groups)
     rng = torch.Generator().manual_seed(seed)
-    best_code, best_offsets, best_running = problem.instant.clone(), torch.zeros_like(offsets), math.inf
+    best_code, best_offsets, best_running = problem.instant.clone(), problem.instant_offsets.clone(), math.inf
     running: float | None = None
     step = 0
     loop_started = time.monotonic()

@@ -45,6 +45,9 @@ class DataConfig:
     painting_probability: float = 0.0                  # share of samples styled by a pool painting
     painting_groups: dict[str, float] = field(default_factory=dict)  # source folder -> sampling weight
     painting_crop: int = 256                           # side of the painting crop that sets a sample's targets
+    painting_cache: bool = False                       # each pool painting's targets from one fixed crop (its
+                                                       # own seed), computed once and kept: E's pass over the
+                                                       # crops is over half an encoder-only step
     paintings_limit: int = 0                           # > 0: an evenly spaced subset (quick runs, tests)
 
 
@@ -101,12 +104,23 @@ class RunConfig:
 
 
 @dataclass
+class EncoderConfig:
+    """The style encoder (``models.style.StyleEncoder``): paintings -> style vectors."""
+
+    hidden: int = 256
+    offsets: bool = False                              # also predict offsets to G's normalisation parameters
+    train_only: bool = False                           # train the encoder alone: G, the bank and D stay as
+                                                       # they are (no D step, no adversarial term)
+
+
+@dataclass
 class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: GeneratorConfig = field(default_factory=GeneratorConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -130,7 +144,12 @@ class TrainConfig:
                              f"number of layers (got {loss.content_layers} and {loss.content_layer_weights})")
         if loss.knob_range > 0 and not self.model.knob:
             raise InputError("loss.knob_range trains G's content-vs-style knob: set model.knob = true as well")
-        for section in ("data", "loss", "optim", "run", "model"):
+        if data.painting_cache and loss.palette:
+            raise InputError("data.painting_cache keeps no painting crops, and loss.palette needs them: turn one off")
+        if self.encoder.train_only and not (data.paintings and data.painting_probability > 0):
+            raise InputError("encoder.train_only trains the style encoder on the painting pool: set data.paintings "
+                             "and data.painting_probability > 0")
+        for section in ("data", "loss", "optim", "run", "model", "encoder"):
             node = getattr(self, section)
             for item in dataclasses.fields(node):
                 value = getattr(node, item.name)
@@ -159,7 +178,9 @@ def _range_of(section: str, key: str) -> tuple[float, float]:
         return 16, 8192
     if key == "batch":
         return 1, 4096
-    if section == "model":
+    if key == "hidden":
+        return 1, 4096
+    if section in ("model", "encoder"):
         return 0, 4096
     if key in ("steps", "snapshot_every", "warmup_steps", "encoder_start", "temporal_start", "log_every",
                "image_every", "seed", "paintings_limit", "threads"):
@@ -184,7 +205,7 @@ def _build(cls: Any, values: dict[str, Any], where: str) -> Any:
                                    f"{where}.styles") for v in value]
         elif isinstance(value, dict):
             sub = {"data": DataConfig, "model": GeneratorConfig, "loss": LossConfig, "optim": OptimConfig,
-                   "run": RunConfig}[name]
+                   "run": RunConfig, "encoder": EncoderConfig}[name]
             kwargs[name] = _build(sub, value, name)
         else:
             kwargs[name] = value

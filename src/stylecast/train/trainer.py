@@ -57,8 +57,10 @@ class Batch:
     real_crops: torch.Tensor       # (B,3,c,c) crops of each sample's painting, D's real samples
     fake_offsets: torch.Tensor     # (B,2) long: top-left of the crop taken from each stylized frame
     from_pool: torch.Tensor        # (B,) bool: styled by a pool painting (encoder code, targets from style_crops)
-    style_crops: torch.Tensor      # (P,3,s,s) a crop of each pool sample's painting, P = from_pool.sum()
+    style_crops: torch.Tensor      # (P,3,s,s) a crop of each pool sample's painting, P = from_pool.sum(); empty
+                                   # with data.painting_cache (each painting's fixed crop instead)
     knob: torch.Tensor             # (B,1) centred content-vs-style knob in [-0.5, 0.5] (zeros without one)
+    pool_ids: torch.Tensor         # (P,) long: the pool painting of each pool sample
 
 
 def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
@@ -91,6 +93,7 @@ class Trainer:
         self.memory_format = torch.channels_last if run.channels_last else torch.contiguous_format
 
         self._load_data()
+        self._pool_cache: dict[int, tuple[dict[str, torch.Tensor], torch.Tensor]] = {}
         self.encoder = VGG19Features(weights=run.vgg19 or None).to(self.device)
         read = set(config.loss.style_layers) | set(config.loss.content_layers) | set(STYLE_STAT_LAYERS)
         if not read <= set(self.encoder.layers):
@@ -101,7 +104,12 @@ class Trainer:
         infos = [StyleInfo(name=s.name, artist=s.artist, title=s.title, year=s.year, credit=s.credit,
                            extra={"image": Path(s.path).name}, palette=self.style_images.palette(index))
                  for index, s in enumerate(config.data.styles)]
-        self.net = StyleNet(infos, config.model).to(self.device)
+        self.net = StyleNet(infos, config.model, encoder_hidden=config.encoder.hidden,
+                            encoder_offsets=config.encoder.offsets).to(self.device)
+        self.encoder_only = config.encoder.train_only
+        if self.encoder_only:  # G and the bank as they are: only the style encoder learns
+            self.net.generator.requires_grad_(False)
+            self.net.bank.requires_grad_(False)
         self.bank_palettes = torch.tensor([info.palette for info in infos], dtype=torch.float32)
         self.disc = Discriminator(config.model.code_dim).to(self.device)
         self.gan = L.GANLoss(config.loss.gan_mode)
@@ -137,8 +145,10 @@ class Trainer:
         # The bank gets its own, larger step: a code only has gradient on the steps that draw its style
         # (batch / styles of them), while the shared weights learn every step and otherwise settle on
         # an average of all the paintings first (seen at 400 steps: every style the same colours).
-        others = [p for name, p in self.net.named_parameters() if name != "bank"]
-        groups: list[dict[str, Any]] = [{"params": others}, {"params": [self.net.bank], "lr": opt.code_lr}]
+        others = [p for name, p in self.net.named_parameters() if name != "bank" and p.requires_grad]
+        groups: list[dict[str, Any]] = [{"params": others}]
+        if self.net.bank.requires_grad:
+            groups.append({"params": [self.net.bank], "lr": opt.code_lr})
         self.g_opt = torch.optim.Adam(groups,
                                       lr=opt.g_lr, betas=(opt.beta1, opt.beta2))
         self.d_opt = torch.optim.Adam(self.disc.parameters(), lr=opt.d_lr, betas=(opt.beta1, opt.beta2))
@@ -214,20 +224,22 @@ class Trainer:
         stats = self.style_stats[style_ids.to(self.style_stats.device), crop_ids.to(self.style_stats.device)].cpu()
         from_pool = torch.zeros(data.batch, dtype=torch.bool)
         style_crops = torch.empty(0, 3, data.painting_crop, data.painting_crop)
+        picks = torch.empty(0, dtype=torch.long)
         if self.pool is not None:
             # A pool sample is styled by the encoder's code of a crop of its painting, and that crop's
             # Gram matrices are its targets: nothing about it is in the bank.
             from_pool = torch.rand(data.batch, generator=gen) < data.painting_probability
             picks = self.pool.sample(int(from_pool.sum()), gen)
             if len(picks):
-                style_crops = self.pool.images.crops(picks, data.painting_crop, gen)
+                if not data.painting_cache:  # (cached: each painting's own fixed crop, _pool_targets)
+                    style_crops = self.pool.images.crops(picks, data.painting_crop, gen)
                 real[from_pool] = self.pool.images.crops(picks, data.d_crop, gen)
                 use_encoder = use_encoder | from_pool
                 style_ids = torch.where(from_pool, torch.zeros_like(style_ids), style_ids)
         knob = torch.zeros(data.batch, 1)
         if self.config.loss.knob_range > 0:
             knob = torch.rand(data.batch, 1, generator=gen) - 0.5
-        return Batch(pair, style_ids, stats, use_encoder, real, offsets, from_pool, style_crops, knob)
+        return Batch(pair, style_ids, stats, use_encoder, real, offsets, from_pool, style_crops, knob, picks)
 
     @torch.no_grad()
     def _style_targets(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
@@ -236,16 +248,38 @@ class Trainer:
         ids = self._to_device(batch.style_ids)
         grams = {k: v[ids] for k, v in self.target_grams.items()}
         stats = self._to_device(batch.style_stats)
-        if len(batch.style_crops):
-            layers = sorted(set(self.style_layers) | set(STYLE_STAT_LAYERS))
-            feats = self.features(self._to_device(batch.style_crops), layers)
+        if len(batch.pool_ids):
+            pool_grams, pool_stats = self._pool_targets(batch)
             pool = self._to_device(batch.from_pool)
             for layer in self.style_layers:
                 grams[layer] = grams[layer].clone()
-                grams[layer][pool] = L.gram_matrix(feats[layer])
+                grams[layer][pool] = pool_grams[layer]
             stats = stats.clone()
-            stats[pool] = style_statistics(feats)
+            stats[pool] = pool_stats
         return grams, stats
+
+    @torch.no_grad()
+    def _pool_targets(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Gram targets and encoder statistics of the pool samples' paintings: of the batch's crops, or
+        (``data.painting_cache``) of each painting's own fixed crop, computed the first time it is drawn."""
+        layers = sorted(set(self.style_layers) | set(STYLE_STAT_LAYERS))
+        if not self.config.data.painting_cache:
+            feats = self.features(self._to_device(batch.style_crops), layers)
+            return {layer: L.gram_matrix(feats[layer]) for layer in self.style_layers}, style_statistics(feats)
+        assert self.pool is not None
+        new = sorted(set(batch.pool_ids.tolist()) - set(self._pool_cache))
+        if new:
+            crop = self.config.data.painting_crop
+            crops = torch.cat([self.pool.images.crops(torch.tensor([index]), crop, torch.Generator().manual_seed(
+                self.config.run.seed * 1_000_003 + index)) for index in new])
+            feats = self.features(self._to_device(crops), layers)
+            grams = {layer: L.gram_matrix(feats[layer]) for layer in self.style_layers}
+            stats = style_statistics(feats)
+            for row, index in enumerate(new):
+                self._pool_cache[index] = ({layer: grams[layer][row] for layer in self.style_layers}, stats[row])
+        entries = [self._pool_cache[index] for index in batch.pool_ids.tolist()]
+        return ({layer: torch.stack([grams_of[layer] for grams_of, _ in entries]) for layer in self.style_layers},
+                torch.stack([stats_of for _, stats_of in entries]))
 
     def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
         return tensor.to(self.device, non_blocking=True)
@@ -253,7 +287,7 @@ class Trainer:
     def g_step(self, batch: Batch) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
         """Update G (and the bank and style encoder) with D frozen. Returns losses, fakes, codes."""
         cfg = self.config.loss
-        adversarial = self.step >= self.config.optim.warmup_steps
+        adversarial = self.step >= self.config.optim.warmup_steps and not self.encoder_only
         self.disc.eval()  # no spectral-norm power iteration: the G step must not touch D at all
         self.disc.requires_grad_(False)
         self.net.train()
@@ -328,7 +362,7 @@ class Trainer:
 
     def train_step(self, batch: Batch) -> dict[str, float]:
         report, fakes, codes = self.g_step(batch)
-        if self.step >= self.config.optim.warmup_steps:
+        if self.step >= self.config.optim.warmup_steps and not self.encoder_only:  # D judges G, which learns
             report.update(self.d_step(batch, fakes, codes))
         self._update_ema()
         self.step += 1
@@ -401,12 +435,14 @@ class Trainer:
         if net.names != self.net.names:
             raise InputError(f"{path} has styles {net.names}, the config {self.net.names}: warm start from a "
                              "model trained on the same style list")
-        # A G without a knob warm-starts one with it: the knob's modulation starts at zero (see Generator).
+        # A G without a knob warm-starts one with it, and an encoder without offsets one with them: the
+        # knob's modulation and the offset head start at zero (see Generator and StyleEncoder).
         state = net.state_dict()
         try:
             for target in [self.net] + ([self.ema] if self.ema is not None else []):
                 missing, unexpected = target.load_state_dict(state, strict=False)
-                if unexpected or any(not key.startswith("generator.knob_modulation.") for key in missing):
+                if unexpected or any(not key.startswith(("generator.knob_modulation.", "encoder.offsets."))
+                                     for key in missing):
                     raise RuntimeError(f"missing {missing}, unexpected {unexpected}")
         except RuntimeError as error:
             raise InputError(f"{path} has another architecture than the config's [model] ({error})") from error
