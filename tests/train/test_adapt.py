@@ -109,6 +109,16 @@ def test_adapting_the_code_lowers_the_style_loss_and_leaves_g_alone(
     assert hashlib.sha1(tiny_model.read_bytes()).hexdigest() == file_hash
 
 
+def _offsets_act(net: StyleNet, vector: np.ndarray) -> bool:
+    """Whether the offsets part of a style vector (code, then offsets) changes G's output."""
+    frame = torch.rand(1, 3, 32, 32)
+    row = torch.from_numpy(vector)[None]
+    with torch.no_grad():
+        full = net.generator(frame, row[:, :TINY.code_dim], offsets=row[:, TINY.code_dim:])
+        bare = net.generator(frame, row[:, :TINY.code_dim])
+    return bool((full - bare).abs().max() > 1e-3)
+
+
 def test_offsets_are_kept_where_they_pay_and_dropped_where_they_do_not(
         tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     settings = dict(max_steps=15, photos=_photos(), size=64, batch=2, lr=0.1, seed=1)
@@ -119,12 +129,7 @@ def test_offsets_are_kept_where_they_pay_and_dropped_where_they_do_not(
     assert both.code.shape == (TINY.code_dim + net.generator.offset_dim,)
     assert both.style_loss_end < code_only.style_loss_end
     # The stored vector is what G sees: the code part and the offsets part both act.
-    frame = torch.rand(1, 3, 32, 32)
-    vector = torch.from_numpy(both.code)[None]
-    with torch.no_grad():
-        full = net.generator(frame, vector[:, :TINY.code_dim], offsets=vector[:, TINY.code_dim:])
-        code_part = net.generator(frame, vector[:, :TINY.code_dim])
-    assert (full - code_part).abs().max() > 1e-3
+    assert _offsets_act(net, both.code)
     monkeypatch.setattr(adapt, "OFFSET_GAIN", 1.0)  # no offsets can lower the loss by 100%
     dropped = adapt_style(tiny_model, _stripes(), offset_lr=0.05, **settings)  # type: ignore[arg-type]
     assert dropped.code.shape == (TINY.code_dim,)
@@ -188,12 +193,7 @@ def test_an_encoder_with_offsets_gives_them_to_the_instant_vector_and_adaptation
     assert vector.shape[1] > width and vector.shape[1] >= vector_width(meta["generator"])
     np.testing.assert_allclose(vector[0, :width], instant.instant_code, rtol=0, atol=1e-5)
     # Its offsets act on G: the style differs from the code alone.
-    frame = torch.rand(1, 3, 32, 32)
-    code = torch.from_numpy(instant.instant_code)[None]
-    with torch.no_grad():
-        full = with_head.generator(frame, code[:, :TINY.code_dim], offsets=code[:, TINY.code_dim:])
-        bare = with_head.generator(frame, code[:, :TINY.code_dim])
-    assert (full - bare).abs().max() > 1e-3
+    assert _offsets_act(with_head, instant.instant_code)
     # Adaptation starts from the instant offsets, and what it returns keeps offsets.
     adapted = adapt_style(path, painting, max_steps=3, photos=_photos(), size=48, offset_lr=None, seed=2)
     assert adapted.code.shape == (width,)
