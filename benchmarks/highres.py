@@ -60,6 +60,12 @@ def main() -> None:
     parser.add_argument("--style-images", default="../shared/data/style")
     parser.add_argument("--working-side", type=int, default=360)
     parser.add_argument("--flicker-frames", type=int, default=12)
+    parser.add_argument("--also", type=int, nargs="*", default=[],
+                        help="further working sides for the fast path, each a system of its own")
+    parser.add_argument("--plain", type=int, nargs="*", default=[],
+                        help="G at these short sides scaled up bilinearly, without the frame's detail "
+                             "(how live's --target-fps worked before the fifteenth session)")
+    parser.add_argument("--sizes", default=",".join(f"{w}x{h}" for w, h in SIZES), help="frame sizes to judge at")
     parser.add_argument("--detail", type=float, help="the fast path's detail floor (default: upscale.DETAIL)")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--flicker-clips", nargs="*", help="clips for the warping error (default: the first two)")
@@ -81,7 +87,9 @@ def main() -> None:
     frames = [] if args.flicker_only else frames_of(args.clips, args.per_clip)
     results: dict[str, dict[str, dict[str, list[float]]]] = {}
     sheet_rows = []
-    for width, height in SIZES:
+    also = {f"fast path at {side}": Stylizer(args.model, working_size=side) for side in args.also}
+    plain = {f"G at {side}, scaled up": side for side in args.plain}
+    for width, height in (tuple(map(int, size.split("x"))) for size in args.sizes.split(",")):
         size = f"{width}x{height}"
         for index, frame in enumerate(frames):
             frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC if width > frame.shape[1]
@@ -92,6 +100,12 @@ def main() -> None:
                 painting_judged = judge.describe(resize_short(painting, 512))
                 outputs = {"G full size": full.stylize(frame, full.code(name)),
                            "fast path": fast.stylize(frame, fast.code(name))}
+                for system, other in also.items():
+                    outputs[system] = other.stylize(frame, other.code(name))
+                for system, side in plain.items():
+                    dims = upscale.working_dims(width, height, side) or (width, height)
+                    small = full.stylize(upscale.shrink(frame, dims), full.code(name))
+                    outputs[system] = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
                 if not args.no_peer:
                     outputs["peer"] = np.asarray(judge.peer.stylize_with(frame, Image.fromarray(painting)))
                 for system, out in outputs.items():

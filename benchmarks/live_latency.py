@@ -105,12 +105,12 @@ def measure(stylizer: Stylizer, clip: Path, resolution: str, args: argparse.Name
            "seconds": end["seconds"], "fps_in": end["fps_in"], "fps_out": end["fps_out"],
            "dropped_share": round(end["dropped"] / max(end["frames_in"], 1), 3),
            "latency_p50_ms": end["latency_ms"]["p50"], "latency_p95_ms": end["latency_ms"]["p95"],
-           "working_size": last["processing_size"] if last else resolution,
-           "g_at": stylizer.working_size.describe(*map(int, resolution.split("x")))}
+           "g_at": last["processing_size"] if last else None,
+           "g_default": stylizer.working_size.describe(*map(int, resolution.split("x")))}
     if not args.json:
         print(f"{resolution:>9}  in {row['fps_in']:5.1f} fps  out {row['fps_out']:5.1f} fps  "
               f"dropped {100 * row['dropped_share']:4.1f} %  latency p50 {row['latency_p50_ms']} ms  "
-              f"p95 {row['latency_p95_ms']} ms  (working at {row['working_size']}, G at {row['g_at']}, {row['engine']}"
+              f"p95 {row['latency_p95_ms']} ms  (G at {row['g_at']}, by default {row['g_default']}, {row['engine']}"
               f"{', stabilised' if stabilize else ''})", flush=True)
     return row
 

@@ -159,7 +159,8 @@ class Stylizer:
 
     def stylize(self, image: np.ndarray, style: str | np.ndarray, strength: float = 1.0,
                 preserve_color: bool = False, knob: float | None = None,
-                settle: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+                settle: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                work_size: tuple[int, int] | None = None) -> np.ndarray:
         """One RGB uint8 ``(H, W, 3)`` frame (or a batch ``(N, H, W, 3)``) in, the same shape out.
 
         ``style`` is a SPEC string or a vector from ``code()`` (resolve it once for a video).
@@ -167,14 +168,19 @@ class Stylizer:
         vector's own (0.5, the recipe's balance, for a fresh one). ``strength`` is an opacity over the
         photo, for any model. ``settle(frame, stylized)``, if given, is called on each frame at the size
         G ran at, after the palette and before the upscale (a video's stabiliser: its cost then does
-        not grow with the output size).
+        not grow with the output size). ``work_size`` ``(w, h)``, if given, is the size G runs at for
+        this call in place of the working-size setting's choice (``live --target-fps`` lowers it): a
+        smaller one takes the fast path, the frame's size runs G at full size.
         """
         code = self.code(style) if isinstance(style, str) else style
         if knob is not None:
             code = set_knob(code, knob, self.meta["generator"])
         code, palette = split_palette(code, self.meta["generator"])
         frames = image[None] if image.ndim == 3 else image
-        dims = self.working_size.dims(frames.shape[2], frames.shape[1], functools.partial(self._seconds_at, code))
+        if work_size is None:
+            dims = self.working_size.dims(frames.shape[2], frames.shape[1], functools.partial(self._seconds_at, code))
+        else:
+            dims = None if tuple(work_size) == (frames.shape[2], frames.shape[1]) else (work_size[0], work_size[1])
         small = frames if dims is None else np.stack([shrink(frame, dims) for frame in frames])
         styled = apply_palette(self.engine(small, code), palette[0])
         if settle is not None:
@@ -183,6 +189,14 @@ class Stylizer:
             styled = upscale_batch(frames, small, styled)
         out = finish(frames, styled, strength, preserve_color)
         return out[0] if image.ndim == 3 else out
+
+    def work_size_for(self, width: int, height: int, style: str | np.ndarray | None = None) -> tuple[int, int]:
+        """The size ``(w, h)`` G runs at for ``width x height`` frames under the working-size setting
+        (``auto`` times G once per frame size, with ``style``'s vector; the first style by default)."""
+        code = self.code(style or self.styles[0]) if not isinstance(style, np.ndarray) else style
+        code, _palette = split_palette(code, self.meta["generator"])
+        dims = self.working_size.dims(width, height, functools.partial(self._seconds_at, code))
+        return (width, height) if dims is None else dims
 
     def _seconds_at(self, code: np.ndarray, dims: tuple[int, int]) -> float:
         """Seconds G (given its part of a style vector) takes for one ``dims`` frame here (median of

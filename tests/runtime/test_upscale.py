@@ -112,6 +112,18 @@ def test_stylizer_runs_g_at_the_working_size_for_large_frames(model: str) -> Non
     assert batch.shape == (2, 720, 1280, 3) and np.array_equal(batch[0], out)
 
 
+def test_a_work_size_per_call_overrides_the_setting(model: str) -> None:
+    frame = _photo(640, 360)
+    stylizer = Stylizer(model, working_size="full")
+    code = stylizer.code("alpha")
+    assert stylizer.work_size_for(640, 360) == (640, 360)
+    assert Stylizer(model, working_size=180).work_size_for(640, 360, "alpha") == (320, 180)
+    # The frame's own size is G at full size; a smaller one is the fast path at that size.
+    assert np.array_equal(stylizer.stylize(frame, code, work_size=(640, 360)), stylizer.stylize(frame, code))
+    assert np.array_equal(stylizer.stylize(frame, code, work_size=(320, 180)),
+                          Stylizer(model, working_size=180).stylize(frame, code))
+
+
 def test_cli_working_size(model: str, tmp_path: Path) -> None:
     photo = tmp_path / "big.png"
     cv2.imwrite(str(photo), cv2.cvtColor(_photo(1280, 720), cv2.COLOR_RGB2BGR))

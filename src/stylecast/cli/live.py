@@ -29,7 +29,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                       help="reduce flicker: blend with the previous output moved along the optical flow")
     live.add_argument("--size", help="output size WxH (default: the source's); the picture is scaled to cover it")
     live.add_argument("--target-fps", type=number(0.1, 1000),
-                      help="lower the working resolution when behind this rate, raise it when there is room")
+                      help="lower the size G runs at when behind this rate, raise it when there is room "
+                           "(the output keeps its size and the frame's fine detail)")
     live.add_argument("--loop", action="store_true", help="play a file source again when it ends")
     live.add_argument("--control", metavar="[HOST:]PORT",
                       help="serve GET/POST /state for live control (loopback unless a host is given)")

@@ -57,10 +57,12 @@ def wait_for_port(port: int, timeout: float = 10.0) -> None:
     raise AssertionError(f"nothing listens on port {port} after {timeout} s")
 
 
-def constant_clip(path: Path, frames: int = 30, size: tuple[int, int] = (64, 48), fps: int = 30) -> Path:
-    """A clip whose every frame is the same picture: any change in the output comes from the controls."""
-    width, height = size
-    image = gradient_frame(0, width, height)
+def constant_clip(path: Path, frames: int = 30, size: tuple[int, int] = (64, 48), fps: int = 30,
+                  image: np.ndarray | None = None) -> Path:
+    """A clip whose every frame is the same picture (``image``, by default a colour gradient of
+    ``size``): any change in the output comes from the controls."""
+    width, height = size if image is None else (image.shape[1], image.shape[0])
+    image = gradient_frame(0, width, height) if image is None else image
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"

@@ -83,11 +83,22 @@ def test_slow_backend_drops_frames_and_latency_stays_bounded(model: str, tmp_pat
     assert 5 <= stats[-1]["fps_out"] <= 11 and stats[-1]["fps_in"] > 25
 
 
-def test_target_fps_lowers_the_working_size_not_the_output(model: str, tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def _fine_detail(image: np.ndarray) -> np.ndarray:
+    """Grey minus its 3x3 average: what a picture scaled down and up again loses."""
+    gray = image.astype(np.float32).mean(axis=2)
+    blurred = np.pad(gray, 1, mode="edge")
+    blurred = sum(blurred[dy:dy + gray.shape[0], dx:dx + gray.shape[1]] for dy in range(3) for dx in range(3)) / 9
+    return gray - blurred
+
+
+def test_target_fps_lowers_the_working_size_not_the_output_nor_its_detail(
+        model: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     engine = Stylizer(model, "onnx", "fp32", threads=1)
     engine.engine = PixelCostEngine(engine.engine, 0.1)  # 10 fps at full size
-    source = write_clip(tmp_path / "in.mp4", frames=30, size=(160, 120), fps=30)
+    # One-pixel stripes over a gradient: detail that G at any smaller size cannot see.
+    picture = gradient_frame(0, 160, 120)
+    picture[:, ::2] = (picture[:, ::2] * 0.5).astype(np.uint8)
+    source = constant_clip(tmp_path / "in.mp4", frames=30, image=picture)
     target = tmp_path / "out.mp4"
     assert live.run(live_args("--source", str(source), "--loop", "--sink", str(target), "--target-fps", "15",
                               "--duration", "3", "--stats-interval", "0.5", "--json"), stylizer=engine) == 0
@@ -97,6 +108,10 @@ def test_target_fps_lowers_the_working_size_not_the_output(model: str, tmp_path:
     assert stats[-1]["fps_out"] >= 12
     frames, _ = decode_all(target)
     assert {frame.shape for frame in frames} == {(120, 160, 3)}  # the sinks always get the output size
+    # The output is G's picture brought back with the frame's own detail (the fast path), not G's
+    # small picture scaled up: the stripes are still there, where they were.
+    kept = np.corrcoef(_fine_detail(frames[-1]).ravel(), _fine_detail(decode_all(source)[0][0]).ravel())[0, 1]
+    assert kept > 0.5
 
 
 def test_post_state_changes_style_mid_stream(stylizer: Stylizer, tmp_path: Path,

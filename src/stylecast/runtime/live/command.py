@@ -173,6 +173,8 @@ def run(args: LiveOptions, *, stop: threading.Event | None = None, stylizer: Sty
             if args.compile:
                 _compile_before_the_stream(stylizer, controls, output_size, args.json)
                 first = source.read(timeout=0.5) or first  # frames that arrived meanwhile were dropped
+            # G's default size for this output (auto: timed once here, before the stream's first frame).
+            work_size = stylizer.work_size_for(*output_size, controls.settings(time.monotonic()).code)
             workers: list[SinkWorker] = []
             windows: list[WindowSink] = []
             for sink in sinks:
@@ -197,7 +199,7 @@ def run(args: LiveOptions, *, stop: threading.Event | None = None, stylizer: Sty
                 control = f" | controls: {server.url}" if server else ""
                 print(f"stylecast live: {source.description} -> {where}{control} | Ctrl-C stops", file=sys.stderr)
             pipeline = LivePipeline(stylizer, source, workers, windows, controls,
-                                    ResolutionGovernor(*output_size, args.target_fps), stats, output_size, stop,
+                                    ResolutionGovernor(*work_size, args.target_fps), stats, output_size, stop,
                                     args.duration, args.stats_interval, reporter)
             reason = pipeline.run(first)
             error = pipeline.error

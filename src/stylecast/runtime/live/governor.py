@@ -1,4 +1,9 @@
-"""``--target-fps``: the working size the engine picks from a ladder of sizes of the output."""
+"""``--target-fps``: the size G runs at, picked from a ladder of fractions of its default size.
+
+Rung 0 is the size G runs at without a target (the working-size setting's choice for the output
+size: the output itself, or 640x360 for 1280x720 on a 2-core CPU). Lower rungs shrink it further;
+the picture keeps the output size, its fine detail taken from the frame (``runtime/upscale.py``).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ class ResolutionGovernor:
     """Chooses the engine's working size from :data:`SCALE_LADDER` to meet ``target_fps`` (see module docs).
 
     Args:
-        width, height: the output size (rung 0).
+        width, height: the size G runs at by default (rung 0).
         target_fps: frames per second to sustain; ``None`` keeps the full size.
         min_side: no rung goes below this many pixels on the shorter side.
     """

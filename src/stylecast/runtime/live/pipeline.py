@@ -180,8 +180,6 @@ class LivePipeline:
         return None
 
     def _process(self, frame: CapturedFrame) -> None:
-        import cv2
-
         from stylecast.runtime.live.frames import fit_cover
 
         started = time.monotonic()
@@ -190,15 +188,14 @@ class LivePipeline:
         image = frame.image
         if image.shape[:2] != (height, width):
             image = fit_cover(image, width, height)  # a camera that ignored the size it was asked for
+        # The governor picks the size G runs at; below the output size the stylizer's fast path brings
+        # G's picture back to the output size with the frame's own fine detail (runtime/upscale.py).
         work_size = self.governor.size
-        small = image if work_size == (width, height) else cv2.resize(image, work_size, interpolation=cv2.INTER_AREA)
         if not settings.stabilize:
             self.stabilizer.reset()
         # The stabiliser runs at the size G runs at (it starts afresh by itself when that size changes).
-        out = self.stylizer.stylize(small, settings.code, settings.strength, settings.preserve_color,
-                                    settle=self.stabilizer if settings.stabilize else None)
-        if out.shape[:2] != (height, width):
-            out = cv2.resize(out, (width, height), interpolation=cv2.INTER_LINEAR)
+        out = self.stylizer.stylize(image, settings.code, settings.strength, settings.preserve_color,
+                                    settle=self.stabilizer if settings.stabilize else None, work_size=work_size)
         for worker in self.workers:
             worker.offer(out, frame.captured_at)
         for window in self.windows:
