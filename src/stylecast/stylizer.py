@@ -177,10 +177,11 @@ class Stylizer:
             code = set_knob(code, knob, self.meta["generator"])
         code, palette = split_palette(code, self.meta["generator"])
         frames = image[None] if image.ndim == 3 else image
+        height, width = frames.shape[1:3]
         if work_size is None:
-            dims = self.working_size.dims(frames.shape[2], frames.shape[1], functools.partial(self._seconds_at, code))
+            dims = self._working_dims(width, height, code)
         else:
-            dims = None if tuple(work_size) == (frames.shape[2], frames.shape[1]) else (work_size[0], work_size[1])
+            dims = None if tuple(work_size) == (width, height) else work_size
         small = frames if dims is None else np.stack([shrink(frame, dims) for frame in frames])
         styled = apply_palette(self.engine(small, code), palette[0])
         if settle is not None:
@@ -195,8 +196,12 @@ class Stylizer:
         (``auto`` times G once per frame size, with ``style``'s vector; the first style by default)."""
         code = self.code(style or self.styles[0]) if not isinstance(style, np.ndarray) else style
         code, _palette = split_palette(code, self.meta["generator"])
-        dims = self.working_size.dims(width, height, functools.partial(self._seconds_at, code))
-        return (width, height) if dims is None else dims
+        return self._working_dims(width, height, code) or (width, height)
+
+    def _working_dims(self, width: int, height: int, code: np.ndarray) -> tuple[int, int] | None:
+        """The working-size setting's choice for ``width x height`` (``None``: full size), timing G
+        with ``code`` (G's part of a style vector) when ``auto`` has not chosen for that size yet."""
+        return self.working_size.dims(width, height, functools.partial(self._seconds_at, code))
 
     def _seconds_at(self, code: np.ndarray, dims: tuple[int, int]) -> float:
         """Seconds G (given its part of a style vector) takes for one ``dims`` frame here (median of
