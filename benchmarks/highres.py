@@ -30,6 +30,7 @@ from look import Judge, contact_sheet, resize_short, structure
 from PIL import Image
 from quality import ClipMotion, read_clip, warping_error
 
+from stylecast.io.frames import i420_to_rgb, rgb_to_i420
 from stylecast.io.reader import VideoReader
 from stylecast.runtime import upscale
 from stylecast.stylizer import Stylizer
@@ -68,6 +69,8 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(f"{w}x{h}" for w, h in SIZES), help="frame sizes to judge at")
     parser.add_argument("--detail", type=float, help="the fast path's detail floor (default: upscale.DETAIL)")
     parser.add_argument("--no-peer", action="store_true")
+    parser.add_argument("--i420", action="store_true",
+                        help="also the fast path as files take it: the frame in YUV 4:2:0 around G")
     parser.add_argument("--flicker-clips", nargs="*", help="clips for the warping error (default: the first two)")
     parser.add_argument("--flicker-only", action="store_true", help="skip structure and closeness")
     parser.add_argument("--sheet")
@@ -100,6 +103,8 @@ def main() -> None:
                 painting_judged = judge.describe(resize_short(painting, 512))
                 outputs = {"G full size": full.stylize(frame, full.code(name)),
                            "fast path": fast.stylize(frame, fast.code(name))}
+                if args.i420:  # the file pipeline's way: the frame stays YUV around G
+                    outputs["fast path, I420"] = i420_to_rgb(fast.stylize_i420(rgb_to_i420(frame), fast.code(name)))[0]
                 for system, other in also.items():
                     outputs[system] = other.stylize(frame, other.code(name))
                 for system, side in plain.items():
@@ -129,6 +134,10 @@ def main() -> None:
                 code = stylizer.code(name)
                 flicker.setdefault(system, []).append(warping_error(lambda f, s=stylizer, c=code: s.stylize(f, c),
                                                                     motion))
+            if args.i420:
+                code = fast.code(name)
+                flicker.setdefault("fast path, I420", []).append(warping_error(
+                    lambda f, c=code: i420_to_rgb(fast.stylize_i420(rgb_to_i420(f), c))[0], motion))
         print(f"flicker: {Path(clip).name}", file=sys.stderr)
     per_pair = [fast_value / full_value for fast_value, full_value in zip(flicker["fast path"], flicker["G full size"],
                                                                         strict=True)]

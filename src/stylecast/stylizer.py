@@ -18,10 +18,11 @@ import numpy as np
 
 from stylecast.errors import ModelFileError, StyleError
 from stylecast.fs import has_train_extra
+from stylecast.io.frames import i420_size, is_i420, rgb_to_i420
 from stylecast.modelfile import check_finite, default_model_path, model_digest, read_metadata
 from stylecast.runtime.engine import Engine, create_engine
-from stylecast.runtime.postprocess import finish
-from stylecast.runtime.upscale import WorkingSize, shrink, upscale_batch
+from stylecast.runtime.postprocess import finish, finish_i420
+from stylecast.runtime.upscale import WorkingSize, guided_upscale_i420, shrink, shrink_i420, upscale_batch
 from stylecast.styles import (
     check_knob,
     parse_blend,
@@ -190,6 +191,36 @@ class Stylizer:
             styled = upscale_batch(frames, small, styled)
         out = finish(frames, styled, strength, preserve_color)
         return out[0] if image.ndim == 3 else out
+
+    def stylize_i420(self, frame: np.ndarray, style: str | np.ndarray, strength: float = 1.0,
+                     preserve_color: bool = False, knob: float | None = None,
+                     settle: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                     work_size: tuple[int, int] | None = None) -> np.ndarray:
+        """:meth:`stylize` for one video frame as the decoder gives it and the encoder takes it: an
+        I420 array ``(H * 3 // 2, W)`` uint8 (``io.frames``; BT.709, limited range) in, a new one out.
+
+        G still sees RGB, made at the working size from the planes; on the fast path the result comes
+        back to full size on the Y plane (``upscale.guided_upscale_i420``), so no full-size RGB frame
+        exists (BENCHMARKS.md, "The frame stays YUV"). ``settle`` gets the working-size RGB frame and
+        G's output, as in :meth:`stylize`.
+        """
+        code = self.code(style) if isinstance(style, str) else style
+        if knob is not None:
+            code = set_knob(code, knob, self.meta["generator"])
+        code, palette = split_palette(code, self.meta["generator"])
+        if not is_i420(frame):
+            raise ValueError(f"expected an I420 frame ((H * 3 // 2, W) uint8, even sides), got {frame.shape} "
+                             f"{frame.dtype}")
+        width, height = i420_size(frame)
+        dims = self._working_dims(width, height, code) if work_size is None else (work_size[0], work_size[1])
+        if dims == (width, height):
+            dims = None
+        small, small_y = shrink_i420(frame, dims or (width, height))
+        styled = apply_palette(self.engine(small[None], code), palette[0])[0]
+        if settle is not None:
+            styled = settle(small, styled)
+        out = rgb_to_i420(styled) if dims is None else guided_upscale_i420(frame, small_y, styled)
+        return finish_i420(frame, out, strength, preserve_color)
 
     def work_size_for(self, width: int, height: int, style: str | np.ndarray | None = None) -> tuple[int, int]:
         """The size ``(w, h)`` G runs at for ``width x height`` frames under the working-size setting

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from stylecast.errors import InputError, StylecastError
+from stylecast.io.frames import i420_size, i420_to_rgb, is_i420, rgb_to_i420
 from stylecast.io.images import read_image, write_image
 from stylecast.io.paths import expand_inputs, is_image, is_video
 from stylecast.io.probe import probe_video
@@ -102,6 +103,53 @@ def test_rotation_metadata_is_applied(make_clip: MakeClip, stored_ccw: int, cloc
     left = cols.max() < 10
     expected = {"bottom-left": (False, True), "top-right": (True, False), "bottom-right": (False, False)}
     assert (top, left) == expected[marker_corner]
+
+
+@pytest.mark.parametrize("stored_ccw", [0, 90, -90, 180])
+def test_i420_frames_are_the_rgb_frames_in_the_decoders_layout(make_clip: MakeClip, stored_ccw: int) -> None:
+    path = make_clip("clip.mp4", frames=4, rotation=stored_ccw or None, marker=True)
+    rgb, _ = read_all(path)
+    planar, _ = read_all(path, i420=True)
+    assert len(planar) == len(rgb) == 4
+    for a, b in zip(rgb, planar, strict=True):
+        height, width = a.image.shape[:2]
+        assert is_i420(b.image) and i420_size(b.image) == (width, height) and b.pts == a.pts
+        # Upright and in colour, as the RGB frames (which swscale makes with its own chroma filter).
+        error = np.abs(i420_to_rgb(b.image)[0].astype(int) - a.image.astype(int))
+        assert error.mean() < 3.0, error.mean()
+
+
+def test_i420_reader_makes_odd_sides_even(tmp_path: Path) -> None:
+    path = tmp_path / "odd.mkv"  # H.264 in 4:2:0 cannot store odd sides; FFV1 in 4:4:4 can
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 63, 47, "yuv444p"
+        for index in range(3):
+            frame = av.VideoFrame.from_ndarray(gradient_frame(index, 63, 47), format="rgb24")
+            container.mux(stream.encode(frame.reformat(format="yuv444p")))
+        container.mux(stream.encode(None))
+    with VideoReader(path, i420=True) as reader:
+        assert (reader.width, reader.height) == (62, 46)
+        frames = list(reader)
+    assert len(frames) == 3 and all(i420_size(f.image) == (62, 46) for f in frames)
+
+
+def test_bt709_conversions_agree_with_ffmpeg() -> None:
+    image = gradient_frame(3, 64, 48)
+    ours = rgb_to_i420(image)
+    ffmpeg = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
+        format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG").to_ndarray()
+    assert ours.shape == ffmpeg.shape == (72, 64)
+    assert np.abs(ours.astype(int) - ffmpeg.astype(int)).max() <= 2
+    back, luma = i420_to_rgb(ours)
+    assert back.shape == image.shape and np.array_equal(luma, ours[:48])
+    assert np.abs(back.astype(int) - image.astype(int)).mean() < 2.0  # only the chroma's 2x2 average is lost
+    small, small_luma = i420_to_rgb(ours, (32, 24))
+    assert small.shape == (24, 32, 3) and small_luma.shape == (24, 32)
+    # A wrong matrix (BT.601) or range (full) would move saturated colours by 10-40 levels.
+    for colour in ([255, 0, 0], [0, 255, 0], [0, 0, 255], [16, 16, 16], [235, 235, 235]):
+        flat = np.full((4, 4, 3), colour, np.uint8)
+        assert np.abs(i420_to_rgb(rgb_to_i420(flat))[0].astype(int) - colour).max() <= 2, colour
 
 
 def test_max_side_downscales_keeping_aspect_with_even_sides(clip: Path) -> None:
@@ -265,6 +313,19 @@ def test_odd_frame_size_is_cropped_to_even(tmp_path: Path) -> None:
     assert len(frames) == 5
     # Cropped, not resampled: the kept pixels are where they were.
     error = np.abs(frames[2].image.astype(int) - gradient_frame(2, 63, 47)[:46, :62].astype(int))
+    assert error.mean() < 4.0
+
+
+def test_writer_takes_i420_frames_as_they_are(tmp_path: Path) -> None:
+    out = tmp_path / "planar.mp4"
+    with VideoWriter(out, 64, 48, Fraction(1, 24), 24.0) as writer:
+        for index in range(5):
+            writer.write(rgb_to_i420(gradient_frame(index, 64, 48)), index)
+        with pytest.raises(ValueError, match="I420"):
+            writer.write(rgb_to_i420(gradient_frame(0, 32, 48)), 9)
+    frames, _ = read_all(out)
+    assert len(frames) == 5
+    error = np.abs(frames[2].image.astype(int) - gradient_frame(2, 64, 48).astype(int))
     assert error.mean() < 4.0
 
 

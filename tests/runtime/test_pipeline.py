@@ -52,11 +52,11 @@ class _FailsAt:
     def __init__(self, stylizer: Stylizer, frame: int) -> None:
         self.stylizer, self.frame, self.calls = stylizer, frame, 0
 
-    def stylize(self, image: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
+    def stylize_i420(self, image: np.ndarray, *args: object, **kwargs: object) -> np.ndarray:
         self.calls += 1
         if self.calls == self.frame:
             raise InputError("the engine failed on this frame")
-        return self.stylizer.stylize(image, *args, **kwargs)  # type: ignore[arg-type]
+        return self.stylizer.stylize_i420(image, *args, **kwargs)  # type: ignore[arg-type]
 
 
 def test_worker_error_reaches_the_caller_and_leaves_no_file(model: str, tmp_path: Path) -> None:

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from stylecast.cli import main
+from stylecast.io.frames import i420_size, i420_to_rgb, is_i420, rgb_to_i420
 from stylecast.runtime import upscale
+from stylecast.runtime.bench import psnr
 from stylecast.runtime.upscale import WorkingSize, guided_upscale, shrink, working_dims
 from stylecast.stylizer import Stylizer
 
@@ -165,3 +167,52 @@ def test_load_model_takes_the_working_size(model: str) -> None:
     assert load_model(model, working_size=480).working_size.describe(1280, 720) == "854x480"
     with pytest.raises(ValueError, match="working size"):
         load_model(model, working_size=0)
+
+
+def _stripes(width: int, height: int) -> np.ndarray:
+    """:func:`_photo` with one-pixel stripes over its left half: detail no working size can hold."""
+    frame = _photo(width, height)
+    frame[:, : width // 2][::2] = 30
+    return frame
+
+
+def test_the_i420_fast_path_is_the_rgb_fast_path(model: str) -> None:
+    frame = _stripes(1280, 720)
+    stylizer = Stylizer(model, working_size=360)
+    code = stylizer.code("alpha")
+    rgb = stylizer.stylize(frame, code)
+    out = stylizer.stylize_i420(rgb_to_i420(frame), code)
+    assert is_i420(out) and i420_size(out) == (1280, 720)
+    picture = i420_to_rgb(out)[0]
+    assert psnr(rgb, picture) > 35.0
+    # The stripes come back from the frame in both: G at 640x360 cannot draw them.
+    rows = cv2.cvtColor(picture, cv2.COLOR_RGB2GRAY)[100:600, 100:600].astype(float).mean(axis=1)
+    assert np.abs(np.diff(rows)).mean() > 20.0
+
+
+def test_i420_upscale_agrees_with_the_rgb_upscale() -> None:
+    frame = _stripes(640, 480)
+    planar = rgb_to_i420(frame)
+    small, small_y = upscale.shrink_i420(planar, (320, 240))
+    assert small.shape == (240, 320, 3) and small_y.shape == (240, 320)
+    styled = np.clip(small.astype(np.int16) + [30, -20, 10], 0, 255).astype(np.uint8)
+    out = i420_to_rgb(upscale.guided_upscale_i420(planar, small_y, styled))[0]
+    reference = guided_upscale(i420_to_rgb(planar)[0], small, styled)
+    assert psnr(reference, out) > 35.0
+
+
+def test_i420_strength_colour_and_full_size(model: str) -> None:
+    frame = rgb_to_i420(_photo(640, 360))
+    stylizer = Stylizer(model, working_size=180)
+    code = stylizer.code("alpha")
+    out = stylizer.stylize_i420(frame, code)
+    assert np.array_equal(stylizer.stylize_i420(frame, code, strength=0.0), frame)
+    kept = stylizer.stylize_i420(frame, code, preserve_color=True)
+    assert np.array_equal(kept[360:], frame[360:]) and np.array_equal(kept[:360], out[:360])
+    half = stylizer.stylize_i420(frame, code, strength=0.5).astype(int)
+    assert np.abs(half - (frame.astype(int) + out) / 2).max() <= 1
+    # G at the frame's own size: the RGB path's picture as the encoder would store it (4:2:0).
+    full = stylizer.stylize_i420(frame, code, work_size=(640, 360))
+    assert psnr(rgb_to_i420(stylizer.stylize(i420_to_rgb(frame)[0], code, work_size=(640, 360))), full) > 40.0
+    with pytest.raises(ValueError, match="I420"):
+        stylizer.stylize_i420(_photo(64, 48), code)

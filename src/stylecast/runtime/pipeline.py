@@ -1,7 +1,9 @@
 """Stylize whole files: videos through a three-stage pipeline, and still images.
 
-A video frame travels forward only: decoded (and scaled, converted to RGB) once by FFmpeg in the
-reader's thread, stylized by one of ``workers`` threads, encoded in the writer's thread. Bounded
+A video frame travels forward only: decoded (and scaled if asked) once by FFmpeg in the reader's
+thread, stylized by one of ``workers`` threads, encoded in the writer's thread. It stays in the
+decoder's planar YUV (I420, ``io.frames``) all the way: only G's input and output, at the working
+size, are RGB (``Stylizer.stylize_i420``). Bounded
 queues between the stages let the slowest one set the pace without piling up frames, and frames
 reach the encoder in their order whichever worker finishes first. The stabiliser (on by default) is
 split in two: the motion between input frames is measured as frames are handed to the workers, and
@@ -32,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from stylecast.errors import InputError
+from stylecast.io.frames import i420_planes
 from stylecast.io.images import read_image, write_image
 from stylecast.io.reader import VideoReader
 from stylecast.io.writer import DEFAULT_PRESET, VideoWriter
@@ -180,13 +183,13 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
     """
     started = time.monotonic()
     count = 0
-    with VideoReader(source, max_side=request.max_side) as reader:
+    with VideoReader(source, max_side=request.max_side, i420=True) as reader:
         info = reader.info
         frames = iter(reader)
         first = next(frames, None)
         if first is None:
             raise InputError(f"{source} has no frame that decodes: check the file plays, or re-encode it")
-        height, width = first.image.shape[:2]
+        width, height = reader.width, reader.height
         progress = Progress(source.name, info.frames, enabled=show_progress)
 
         stabilizer = FlowStabilizer() if request.stabilize else None
@@ -195,14 +198,14 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
         def stylize(numbered: tuple[int, Any, Motion | None]) -> np.ndarray:
             index, frame, motion = numbered
             if stabilizer is None:
-                return stylizer.stylize(frame.image, request.code, request.strength, request.preserve_color)
+                return stylizer.stylize_i420(frame.image, request.code, request.strength, request.preserve_color)
 
             def settle(_frame: np.ndarray, stylized: np.ndarray) -> np.ndarray:
                 return turns.take(index, stabilizer.settle, motion, stylized)
 
             try:  # blending in the previous output, at the size G ran at, waits for that frame's turn
-                return stylizer.stylize(frame.image, request.code, request.strength, request.preserve_color,
-                                        settle=settle)
+                return stylizer.stylize_i420(frame.image, request.code, request.strength, request.preserve_color,
+                                             settle=settle)
             finally:
                 turns.end(index)
 
@@ -212,7 +215,7 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
             for the workers), so a frame's turn covers only the blend (BENCHMARKS.md, "3x the peer
             again, stabilised")."""
             for index, frame in enumerate(frames):
-                yield index, frame, None if stabilizer is None else stabilizer.motion(frame.image)
+                yield index, frame, None if stabilizer is None else stabilizer.motion(i420_planes(frame.image)[0])
 
         if workers > 1:  # a frame per core already: OpenCV's own threads in the upscale only cost CPU
             single_threaded_opencv()

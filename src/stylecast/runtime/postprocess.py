@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 # ITU-R BT.601 luma weights, as in losses.rgb_to_luminance.
@@ -36,3 +37,19 @@ def finish(original: np.ndarray, stylized: np.ndarray, strength: float = 1.0,
     result: np.ndarray = np.clip(out + 0.5, 0, 255).astype(np.uint8)
     return result
 
+
+
+def finish_i420(original: np.ndarray, stylized: np.ndarray, strength: float = 1.0,
+                preserve_color: bool = False) -> np.ndarray:
+    """:func:`finish` for I420 frames (``io.frames``): ``stylized`` (a new array of the pipeline's,
+    changed in place) with the original's chroma planes, and blended with the original by ``strength``.
+
+    YUV is an affine function of RGB, so a blend of the planes is the planes of the blend, and keeping
+    the original's U and V is keeping its colour under the stylized luminance.
+    """
+    if preserve_color:
+        height = original.shape[0] * 2 // 3
+        stylized[height:] = original[height:]
+    if strength < 1.0:
+        cv2.addWeighted(stylized, float(strength), original, 1.0 - float(strength), 0.0, dst=stylized)
+    return stylized

@@ -162,11 +162,12 @@ class FlowStabilizer:
         return self.settle(self.motion(frame), stylized)
 
     def motion(self, frame: np.ndarray) -> Motion | None:
-        """How ``frame`` (``(H, W, 3)`` uint8 RGB, any size) moved from the one given before it; ``None``
-        for the first frame, a new size, or a cut (too little reliable flow: start afresh)."""
+        """How ``frame`` (``(H, W, 3)`` uint8 RGB, or its luma ``(H, W)`` such as a video's Y plane, any
+        size) moved from the one given before it; ``None`` for the first frame, a new size, or a cut (too
+        little reliable flow: start afresh)."""
         height, width = frame.shape[:2]
         small = _flow_size(width, height, self.flow_side)
-        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         while grey.shape[1] >= 4 * small[0]:  # halve first: resize's area filter is far faster at exactly 2x
             grey = cv2.resize(grey, (grey.shape[1] // 2, grey.shape[0] // 2), interpolation=cv2.INTER_AREA)
         grey = np.ascontiguousarray(cv2.resize(grey, small, interpolation=cv2.INTER_AREA))
