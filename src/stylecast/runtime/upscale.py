@@ -16,6 +16,9 @@ where G painted over the photo (A small), ``DETAIL`` of the frame's fine detail 
 top of G's strokes, so the picture stays readable. Unlike a plain guided filter
 (``out = up(a) * Y + up(b)``) this keeps G's own texture: ``up(S)`` is always the base.
 
+A video frame that stays in the decoder's planar YUV (the file pipeline's) takes
+:func:`guided_upscale_i420`: the same formula on its Y plane alone, with G's chroma scaled.
+
 Every step is an OpenCV pass over the frame (resize, box filter, multiply, add) into buffers kept per
 thread: about 8 ms of CPU for a 1280x720 frame and 14 ms for 1920x1080 on one core, numpy and OpenCV
 only, no torch. The result is a deterministic function of the frame and of G's output: it adds no
