@@ -155,3 +155,22 @@ def test_stabilizer_blend_in_strips_matches_one_whole_frame_warp() -> None:
     want[keep] = fresh[keep]
     assert np.abs(out.astype(float) - want).max() <= 2
     assert keep.any() and np.array_equal(out[keep], fresh[keep])
+
+
+def test_governor_tries_a_size_that_keeps_failing_less_and_less_often() -> None:
+    # Two seconds in ten the machine is less busy: G's time at the size it settled on dips, predicts
+    # that the next larger size fits, and that size is too slow once the quiet spell ends.
+    governor = live.ResolutionGovernor(1280, 720, target_fps=30)
+    now, tries, slow_frames = 0.0, 0, 0
+    for index in range(30 * 240):  # four minutes at 30 fps
+        now += 1 / 30
+        width, height = governor.size
+        seconds = (0.003 + 0.14 * width * height / (1280 * 720)) * (0.6 if index % 300 < 60 else 1.0)
+        slow_frames += seconds > 1 / 30
+        before = governor.rung
+        if governor.observe(seconds, now) and governor.rung < before:
+            tries += 1
+    # A fixed ten-second wait tried the larger size 11 times and ran 64 frames over the budget.
+    assert 1 <= tries <= 6, tries
+    assert slow_frames < 45, slow_frames
+    assert governor.size == (538, 302)  # the largest size that fits outside the quiet spells

@@ -16,6 +16,14 @@ from stylecast.errors import InputError
 # Runtime plans memory per input shape, and each new shape costs a slow first run.
 SCALE_LADDER: tuple[float, ...] = (1.0, 0.85, 0.7, 0.6, 0.5, 0.42, 0.35, 0.3, 0.25)
 MIN_PROCESSING_SIDE = 64
+#: After a rung proved too slow, the governor waits this long before trying it again; each try that
+#: fails again within ``QUICK_FAILURE_SECONDS`` doubles the wait, up to ``MAX_BLOCK_SECONDS``. A try
+#: costs dropped frames, and near the limit most tries fail: a quiet moment of the machine lowers the
+#: measured time, the prediction says the larger size fits, and it does not once the moment passes.
+#: At 1280x720 with --target-fps 30 a try every 10 s dropped 4.4% of the frames (BENCHMARKS.md).
+BLOCK_SECONDS = 10.0
+QUICK_FAILURE_SECONDS = 5.0
+MAX_BLOCK_SECONDS = 80.0
 
 
 # Processing size (--target-fps)
@@ -47,6 +55,7 @@ class ResolutionGovernor:
         self._samples = 0
         self._changed_at = -math.inf
         self._blocked_until: dict[int, float] = {}
+        self._block_seconds: dict[int, float] = {}
 
     @property
     def size(self) -> tuple[int, int]:
@@ -74,12 +83,21 @@ class ResolutionGovernor:
             # Time scales with pixels: jump to the largest rung predicted to fit, not one step at a time.
             while rung < last and self._average * (self.rungs[rung] / current) ** 2 > 0.9 * budget:
                 rung += 1
-            self._blocked_until[self.rung] = now + 10.0
+            self._block(self.rung, now)
             return self._move(rung, now)
         if self.rung > 0 and now >= self._blocked_until.get(self.rung - 1, -math.inf):
             if self._average * (self.rungs[self.rung - 1] / current) ** 2 < 0.8 * budget:
                 return self._move(self.rung - 1, now)
         return False
+
+    def _block(self, rung: int, now: float) -> None:
+        """Keep away from ``rung``, too slow now, for a while: longer each time a try of it fails fast."""
+        if now - self._changed_at < QUICK_FAILURE_SECONDS and rung in self._block_seconds:
+            seconds = min(2.0 * self._block_seconds[rung], MAX_BLOCK_SECONDS)
+        else:  # it held for a while (or this is the first time): the load changed, start over
+            seconds = BLOCK_SECONDS
+        self._block_seconds[rung] = seconds
+        self._blocked_until[rung] = now + seconds
 
     def _move(self, rung: int, now: float) -> bool:
         self.rung = rung
