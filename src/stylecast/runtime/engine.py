@@ -196,7 +196,9 @@ class TorchEngine:
                              torch.from_numpy(vector).to(self.device))
         from stylecast.runtime.postprocess import finish
 
-        result: Any = finish(frames, out.cpu().numpy(), strength, preserve_color)
+        # The graph's output is a permuted view: made contiguous on the device, it reaches numpy in the
+        # layout OpenCV needs (the stabiliser's blend refused the strided one).
+        result: Any = finish(frames, out.contiguous().cpu().numpy(), strength, preserve_color)
         return result
 
 

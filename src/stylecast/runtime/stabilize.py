@@ -205,7 +205,7 @@ class FlowStabilizer:
         source = cv2.resize(source, (small_w, height), interpolation=cv2.INTER_LINEAR)
         unreliable_rows = cv2.resize(motion.unreliable, (small_w, height), interpolation=cv2.INTER_NEAREST)
         rows = max(16, _STRIP_BYTES // (8 * width))
-        result = np.empty_like(stylized)
+        result = np.empty(stylized.shape, stylized.dtype)  # C order whatever the input's: OpenCV writes into it
         for top in range(0, height, rows):
             part = slice(top, min(height, top + rows))
             size = (width, part.stop - top)
