@@ -173,10 +173,7 @@ class Stylizer:
         this call in place of the working-size setting's choice (``live --target-fps`` lowers it): a
         smaller one takes the fast path, the frame's size runs G at full size.
         """
-        code = self.code(style) if isinstance(style, str) else style
-        if knob is not None:
-            code = set_knob(code, knob, self.meta["generator"])
-        code, palette = split_palette(code, self.meta["generator"])
+        code, palette = self._g_code(style, knob)
         frames = image[None] if image.ndim == 3 else image
         height, width = frames.shape[1:3]
         if work_size is None:
@@ -204,10 +201,7 @@ class Stylizer:
         exists (BENCHMARKS.md, "The frame stays YUV"). ``settle`` gets the working-size RGB frame and
         G's output, as in :meth:`stylize`.
         """
-        code = self.code(style) if isinstance(style, str) else style
-        if knob is not None:
-            code = set_knob(code, knob, self.meta["generator"])
-        code, palette = split_palette(code, self.meta["generator"])
+        code, palette = self._g_code(style, knob)
         if not is_i420(frame):
             raise ValueError(f"expected an I420 frame ((H * 3 // 2, W) uint8, even sides), got {frame.shape} "
                              f"{frame.dtype}")
@@ -221,6 +215,14 @@ class Stylizer:
             styled = settle(small, styled)
         out = rgb_to_i420(styled) if dims is None else guided_upscale_i420(frame, small_y, styled)
         return finish_i420(frame, out, strength, preserve_color)
+
+    def _g_code(self, style: str | np.ndarray, knob: float | None) -> tuple[np.ndarray, np.ndarray]:
+        """G's part of ``style``'s vector (with ``knob`` set, if given) and its palette tail."""
+        code = self.code(style) if isinstance(style, str) else style
+        if knob is not None:
+            code = set_knob(code, knob, self.meta["generator"])
+        g_part, palette = split_palette(code, self.meta["generator"])
+        return g_part, palette
 
     def work_size_for(self, width: int, height: int, style: str | np.ndarray | None = None) -> tuple[int, int]:
         """The size ``(w, h)`` G runs at for ``width x height`` frames under the working-size setting

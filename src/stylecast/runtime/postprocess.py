@@ -38,7 +38,6 @@ def finish(original: np.ndarray, stylized: np.ndarray, strength: float = 1.0,
     return result
 
 
-
 def finish_i420(original: np.ndarray, stylized: np.ndarray, strength: float = 1.0,
                 preserve_color: bool = False) -> np.ndarray:
     """:func:`finish` for I420 frames (``io.frames``): ``stylized`` (a new array of the pipeline's,
