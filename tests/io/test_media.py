@@ -9,6 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -132,6 +133,28 @@ def test_i420_reader_makes_odd_sides_even(tmp_path: Path) -> None:
         assert (reader.width, reader.height) == (62, 46)
         frames = list(reader)
     assert len(frames) == 3 and all(i420_size(f.image) == (62, 46) for f in frames)
+
+
+@pytest.mark.parametrize(("codec", "pixel_format"), [("mjpeg", "yuvj420p"), ("libx264", "yuv444p"),
+                                                    ("ffv1", "gray")])
+def test_frames_of_other_pixel_formats_keep_their_colours(tmp_path: Path, codec: str, pixel_format: str) -> None:
+    # Full-range JPEG video (webcam recordings) would have its blacks turned grey if read as limited.
+    path = tmp_path / "clip.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=24, options={"qscale": "2"} if codec == "mjpeg" else {})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, pixel_format
+        for index in range(3):
+            frame = av.VideoFrame.from_ndarray(gradient_frame(index), format="rgb24")
+            container.mux(stream.encode(frame.reformat(format=pixel_format, dst_color_range="JPEG"
+                                                       if pixel_format.startswith("yuvj") else None)))
+        container.mux(stream.encode(None))
+    planar, _ = read_all(path, i420=True)
+    rgb, _ = read_all(path)
+    expected = gradient_frame(1).astype(int)
+    if pixel_format == "gray":
+        expected = np.repeat(cv2.cvtColor(gradient_frame(1), cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2).astype(int)
+    for image in (i420_to_rgb(planar[1].image)[0], rgb[1].image):
+        assert np.abs(image.astype(int) - expected).mean() < 6.0
 
 
 def test_bt709_conversions_agree_with_ffmpeg() -> None:
