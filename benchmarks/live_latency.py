@@ -1,7 +1,7 @@
 """Sustained speed and latency of ``stylecast live``, and an optional memory soak.
 
     python benchmarks/live_latency.py [--seconds 20] [--resolutions 640x480,1280x720] [--sink null]
-                                      [--target-fps F] [--threads N] [--model M] [--soak-minutes 30]
+                                      [--target-fps F] [--threads N] [--workers N] [--model M] [--soak-minutes 30]
                                       [--stabilize off|on|both] [--backend torch --precision bf16 --compile]
                                       [--json]
 
@@ -35,6 +35,7 @@ import numpy as np
 from stylecast.cli import live as live_command
 from stylecast.runtime import live
 from stylecast.runtime.bench import make_clip
+from stylecast.runtime.live.command import live_workers
 from stylecast.stylizer import Stylizer
 
 CLIP_FRAMES = 60  # 2 s at 30 fps, looped: decoding it is cheap next to stylizing
@@ -55,11 +56,12 @@ def resident_mb() -> float:
 
 
 def run_live(stylizer: Stylizer, clip: Path, seconds: float, sink: str, target_fps: float | None,
-             stop: threading.Event | None = None, stabilize: bool = False) -> dict[str, Any]:
+             stop: threading.Event | None = None, stabilize: bool = False, workers: int = 1) -> dict[str, Any]:
     """One live run of ``clip`` for ``seconds``; its ``end`` summary and last stats line."""
     parser = argparse.ArgumentParser()
     live_command.add_parser(parser.add_subparsers())
-    argv = ["live", "--source", str(clip), "--loop", "--sink", sink, "--duration", str(seconds), "--json"]
+    argv = ["live", "--source", str(clip), "--loop", "--sink", sink, "--duration", str(seconds), "--json",
+            "--workers", str(workers)]
     if target_fps:
         argv += ["--target-fps", str(target_fps)]
     if stabilize:
@@ -99,9 +101,11 @@ def soak(stylizer: Stylizer, clip: Path, minutes: float, sink: str) -> dict[str,
 
 def measure(stylizer: Stylizer, clip: Path, resolution: str, args: argparse.Namespace,
             stabilize: bool) -> dict[str, Any]:
-    result = run_live(stylizer, clip, args.seconds, args.sink, args.target_fps, stabilize=stabilize)
+    result = run_live(stylizer, clip, args.seconds, args.sink, args.target_fps, stabilize=stabilize,
+                      workers=args.workers)
     end, last = result["end"], result["last"]
     row = {"resolution": resolution, "engine": stylizer.engine.name, "sink": args.sink, "stabilize": stabilize,
+           "workers": args.workers,
            "seconds": end["seconds"], "fps_in": end["fps_in"], "fps_out": end["fps_out"],
            "dropped_share": round(end["dropped"] / max(end["frames_in"], 1), 3),
            "latency_p50_ms": end["latency_ms"]["p50"], "latency_p95_ms": end["latency_ms"]["p95"],
@@ -111,7 +115,7 @@ def measure(stylizer: Stylizer, clip: Path, resolution: str, args: argparse.Name
         print(f"{resolution:>9}  in {row['fps_in']:5.1f} fps  out {row['fps_out']:5.1f} fps  "
               f"dropped {100 * row['dropped_share']:4.1f} %  latency p50 {row['latency_p50_ms']} ms  "
               f"p95 {row['latency_p95_ms']} ms  (G at {row['g_at']}, by default {row['g_default']}, {row['engine']}"
-              f"{', stabilised' if stabilize else ''})", flush=True)
+              f"{', stabilised' if stabilize else ''}, {args.workers} in flight)", flush=True)
     return row
 
 
@@ -129,10 +133,12 @@ def main() -> None:
     parser.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--compile", action="store_true", help="torch backend: compile G (before each timed run)")
+    parser.add_argument("--workers", type=int, help="frames in flight (default: as `live` picks)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    stylizer = Stylizer(args.model, args.backend, args.precision, args.threads, args.compile)
+    args.workers, threads = live_workers(args.backend, args.threads, args.workers)
+    stylizer = Stylizer(args.model, args.backend, args.precision, threads, args.compile)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for resolution in args.resolutions.split(","):

@@ -8,7 +8,7 @@ queues between the stages let the slowest one set the pace without piling up fra
 reach the encoder in their order whichever worker finishes first. The stabiliser (on by default) is
 split in two: the motion between input frames is measured as frames are handed to the workers, and
 the blend with the previous output runs inside each frame's stylization, at the size G ran at, in
-frame order (``_Turns``), since each frame blends in the previous output.
+frame order (``Turns``), since each frame blends in the previous output.
 
 Several frames at once, each on one core, beat one frame at a time on all cores: a small network's
 layers are too short to keep two threads busy (ONNX Runtime, shipped model, 640x480 on 2 cores: the
@@ -142,7 +142,7 @@ def _in_order(pool: ThreadPoolExecutor | None, fn: Callable[..., np.ndarray], it
             future.cancel()
 
 
-class _Turns:
+class Turns:
     """Frame by frame in order, from whichever worker holds each frame: the stabiliser's step for frame
     ``i`` runs after frame ``i - 1``'s, while the rest of each frame's work (G, the upscale) overlaps.
 
@@ -193,7 +193,7 @@ def stylize_video(stylizer: Stylizer, source: Path, target: Path, request: Style
         progress = Progress(source.name, info.frames, enabled=show_progress)
 
         stabilizer = FlowStabilizer() if request.stabilize else None
-        turns = _Turns()
+        turns = Turns()
 
         def stylize(numbered: tuple[int, Any, Motion | None]) -> np.ndarray:
             index, frame, motion = numbered

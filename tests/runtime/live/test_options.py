@@ -17,7 +17,7 @@ def test_every_option_comes_through() -> None:
                         "--style", "udnie", "--strength", "0.5", "--knob", "0.25", "--preserve-color", "--stabilize",
                         "--target-fps", "20", "--loop", "--control", "8765", "--reconnect", "1", "--duration", "3",
                         "--stats-interval", "2", "--model", "m.safetensors", "--backend", "torch",
-                        "--precision", "bf16", "--threads", "2", "--working-size", "360", "--json")
+                        "--precision", "bf16", "--threads", "2", "--working-size", "360", "--workers", "3", "--json")
     defaults = LiveOptions(source="")
     changed = {f.name for f in dataclasses.fields(LiveOptions)
                if getattr(options, f.name) != getattr(defaults, f.name)}

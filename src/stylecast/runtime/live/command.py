@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -18,6 +19,8 @@ from stylecast.runtime.live.controls import LiveControls
 from stylecast.runtime.live.governor import ResolutionGovernor, even_side
 from stylecast.runtime.live.pipeline import LivePipeline, SinkWorker, format_ms
 from stylecast.runtime.live.stats import LiveStats
+from stylecast.runtime.pipeline import plan_workers
+from stylecast.runtime.upscale import single_threaded_opencv
 
 # numpy, OpenCV, FFmpeg and ONNX Runtime load where first used: parsing `live` must stay cheap.
 if TYPE_CHECKING:
@@ -44,6 +47,8 @@ class LiveOptions:
         control: ``[HOST:]PORT`` for ``GET``/``POST /state``, or ``None``.
         duration: stop after this many seconds (``None``: until stopped or the end of a file).
         model, backend, precision, threads, compile, working_size: the engine (see ``Stylizer``).
+        workers: frames stylized at once, each on its own share of the threads (``None``: two with
+            ONNX Runtime on two or more cores, else one; one gives the lowest latency).
         json: stats as JSON lines on stdout instead of a status line.
     """
 
@@ -67,10 +72,24 @@ class LiveOptions:
     threads: int | None = None
     compile: bool = False
     working_size: int | str = "auto"
+    workers: int | None = None
     json: bool = False
 
 
 # Command line
+
+
+#: Frames in flight at most when ``--workers`` is not given: each more adds a frame's latency.
+LIVE_WORKERS = 2
+
+
+def live_workers(backend: str, threads: int | None, workers: int | None) -> tuple[int, int]:
+    """``(frames in flight, threads per frame)`` for ``live``: as files split them (``plan_workers``),
+    but at most :data:`LIVE_WORKERS` frames unless ``workers`` asks for more."""
+    total = threads or os.cpu_count() or 1
+    if workers is None:
+        workers = min(LIVE_WORKERS, total) if backend == "onnx" else 1
+    return plan_workers(backend, threads, workers, parallel_jobs=True)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -154,8 +173,12 @@ def run(args: LiveOptions, *, stop: threading.Event | None = None, stylizer: Sty
     sinks = _checked_sinks(args)  # every argument is checked before anything opens
     source = open_source(args.source, size, loop=args.loop, reconnect=args.reconnect)
     if stylizer is None:
-        stylizer = Stylizer(args.model, args.backend, args.precision, args.threads, args.compile,
-                             args.working_size)
+        parallel, threads = live_workers(args.backend, args.threads, args.workers)
+        stylizer = Stylizer(args.model, args.backend, args.precision, threads, args.compile, args.working_size)
+    else:  # an engine made by the caller, with its own threads
+        parallel = args.workers or 1
+    if parallel > 1:  # a frame per core already: OpenCV's own threads in the upscale only cost CPU
+        single_threaded_opencv()
     controls = LiveControls(stylizer, args.style or stylizer.styles[0], args.strength, args.preserve_color,
                             args.stabilize, knob=args.knob)
     reporter = _Reporter(args.json)
@@ -200,7 +223,7 @@ def run(args: LiveOptions, *, stop: threading.Event | None = None, stylizer: Sty
                 print(f"stylecast live: {source.description} -> {where}{control} | Ctrl-C stops", file=sys.stderr)
             pipeline = LivePipeline(stylizer, source, workers, windows, controls,
                                     ResolutionGovernor(*work_size, args.target_fps), stats, output_size, stop,
-                                    args.duration, args.stats_interval, reporter)
+                                    args.duration, args.stats_interval, reporter, parallel=parallel)
             reason = pipeline.run(first)
             error = pipeline.error
         # Everything is closed here: files are renamed into place, streams ended, devices released.

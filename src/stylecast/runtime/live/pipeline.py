@@ -1,10 +1,23 @@
-"""The engine loop (capture -> stylize -> sinks, newest frame only) and the sink threads."""
+"""The engine loop (capture -> stylize -> sinks, newest frame only) and the sink threads.
+
+With ``parallel`` above 1 the loop keeps that many frames in flight, each stylized on its own thread
+(one core each, as files do): a small network's layers are too short to keep two threads busy, so
+two frames at once give about twice the frames of one frame on two threads, for about one frame's
+more latency. The governor then affords a larger size for G at the same target rate (1280x720 at
+30 fps on 2 cores: 448x252 against 268x150; BENCHMARKS.md, "Live: two frames in flight").
+Frames still reach the sinks in order, and the stabiliser still blends each frame with the previous
+output, in frame order (``runtime.pipeline.Turns``).
+"""
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from stylecast.errors import StylecastError
@@ -21,6 +34,17 @@ if TYPE_CHECKING:
     from stylecast.stylizer import Stylizer
 
 STALL_TIMEOUT = 20.0  # no frame and no reconnect attempt for this long: the source hangs in its driver
+#: How long the loop waits for a frame while others are in flight: the oldest one's delivery waits no
+#: longer than this.
+IN_FLIGHT_POLL = 0.005
+
+
+@dataclass
+class _InFlight:
+    frame: CapturedFrame
+    work_size: tuple[int, int]
+    started: float
+    result: Future[np.ndarray]
 
 
 # Sinks in their own threads
@@ -99,13 +123,14 @@ class LivePipeline:
         stop: set from anywhere (a signal, a test) to end the run cleanly.
         duration: stop after this many seconds (``None``: run until stopped or the source ends).
         report: called with a stats snapshot every ``stats_interval`` seconds.
+        parallel: frames stylized at once, each on its own thread (see the module docs).
     """
 
     def __init__(self, stylizer: Stylizer, source: LiveSource, workers: Sequence[SinkWorker],
                  windows: Sequence[WindowSink], controls: LiveControls, governor: ResolutionGovernor,
                  stats: LiveStats, output_size: tuple[int, int], stop: threading.Event,
                  duration: float | None = None, stats_interval: float = 1.0,
-                 report: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 report: Callable[[dict[str, Any]], None] | None = None, parallel: int = 1) -> None:
         self.stylizer, self.source, self.workers, self.windows = stylizer, source, workers, windows
         self.controls, self.governor, self.stats = controls, governor, stats
         self.output_size = output_size
@@ -113,14 +138,32 @@ class LivePipeline:
         self.duration = duration
         self.stats_interval = stats_interval
         self.report = report
+        from stylecast.runtime.pipeline import Turns  # the file pipeline's: frames' turns in order
         from stylecast.runtime.stabilize import FlowStabilizer
 
         self.stabilizer = FlowStabilizer()
         self.show_help = False
         self.error: BaseException | None = None
+        self.parallel = max(1, parallel)
+        self._turns = Turns()
+        self._in_flight: collections.deque[_InFlight] = collections.deque()
+        self._submitted = 0
+        self._pool: ThreadPoolExecutor | None = None
 
     def run(self, first: CapturedFrame | None = None) -> str:
         """Process frames until stopped; the reason it stopped (``error`` holds a failure, if any)."""
+        if self.parallel > 1:
+            self._pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="stylecast-live")
+        try:
+            return self._loop(first)
+        finally:
+            for item in self._in_flight:  # frames still being stylized are dropped, not delivered
+                item.result.cancel()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+            self._in_flight.clear()
+
+    def _loop(self, first: CapturedFrame | None) -> str:
         from stylecast.runtime.live.control import handle_key
         started = time.monotonic()
         next_report = started + self.stats_interval
@@ -140,7 +183,15 @@ class LivePipeline:
                         window.show_overlay = not window.show_overlay
                     elif action == "help":
                         self.show_help = not self.show_help
-            frame = pending if pending is not None else self.source.read(timeout=0.02 if self.windows else 0.1)
+            self._deliver_ready()
+            if len(self._in_flight) >= self.parallel:
+                wait_for_futures([self._in_flight[0].result], timeout=0.02)
+                continue
+            if pending is not None:
+                frame: CapturedFrame | None = pending
+            else:
+                timeout = IN_FLIGHT_POLL if self._in_flight else 0.02 if self.windows else 0.1
+                frame = self.source.read(timeout=timeout)
             pending = None
             now = time.monotonic()
             if self.windows and now >= next_overlay:
@@ -150,13 +201,14 @@ class LivePipeline:
                 self.report(self.stats.snapshot(now))
                 next_report = now + self.stats_interval
             if frame is None:
-                if self.source.finished:
+                if self.source.finished and not self._in_flight:
                     if self.source.error is not None:
                         self.error = self.source.error
                         return "source lost"
                     return "source ended"
                 continue
-            self._process(frame)
+            self._submit(frame)
+            self._deliver_ready()  # one frame at a time: it is done already
 
     def _should_stop(self, now: float, started: float) -> str | None:
         if self.stop.is_set():
@@ -179,23 +231,56 @@ class LivePipeline:
             return "source stalled"
         return None
 
-    def _process(self, frame: CapturedFrame) -> None:
+    def _submit(self, frame: CapturedFrame) -> None:
+        """Start stylizing ``frame``: on a worker thread, or here when frames go one at a time."""
+        started = time.monotonic()
+        index, self._submitted = self._submitted, self._submitted + 1  # consecutive, for the turns
+        work_size = self.governor.size
+        job: Future[np.ndarray]
+        if self._pool is None:
+            job = Future()
+            job.set_result(self._stylize(frame, index, work_size, started))
+        else:
+            job = self._pool.submit(self._stylize, frame, index, work_size, started)
+        self._in_flight.append(_InFlight(frame, work_size, started, job))
+
+    def _stylize(self, frame: CapturedFrame, index: int, work_size: tuple[int, int], started: float) -> np.ndarray:
         from stylecast.runtime.live.frames import fit_cover
 
-        started = time.monotonic()
         settings = self.controls.settings(started)
         width, height = self.output_size
         image = frame.image
         if image.shape[:2] != (height, width):
             image = fit_cover(image, width, height)  # a camera that ignored the size it was asked for
-        # The governor picks the size G runs at; below the output size the stylizer's fast path brings
-        # G's picture back to the output size with the frame's own fine detail (runtime/upscale.py).
-        work_size = self.governor.size
-        if not settings.stabilize:
-            self.stabilizer.reset()
-        # The stabiliser runs at the size G runs at (it starts afresh by itself when that size changes).
-        out = self.stylizer.stylize(image, settings.code, settings.strength, settings.preserve_color,
-                                    settle=self.stabilizer if settings.stabilize else None, work_size=work_size)
+
+        def settle(small: np.ndarray, stylized: np.ndarray) -> np.ndarray:
+            # In frame order, whichever thread holds each frame: the blend needs the previous output.
+            def step() -> np.ndarray:
+                if not settings.stabilize:
+                    self.stabilizer.reset()
+                    return stylized
+                # The stabiliser runs at the size G runs at (it starts afresh when that size changes).
+                result: np.ndarray = self.stabilizer(small, stylized)
+                return result
+            return self._turns.take(index, step)
+
+        try:
+            # The governor picks the size G runs at; below the output size the stylizer's fast path
+            # brings G's picture back to the output size with the frame's own fine detail
+            # (runtime/upscale.py).
+            return self.stylizer.stylize(image, settings.code, settings.strength, settings.preserve_color,
+                                         settle=settle, work_size=work_size)
+        finally:
+            self._turns.end(index)
+
+    def _deliver_ready(self) -> None:
+        """Hand the frames that are done to the sinks, oldest first, up to the first still in flight."""
+        while self._in_flight and self._in_flight[0].result.done():
+            self._deliver(self._in_flight.popleft())
+
+    def _deliver(self, item: _InFlight) -> None:
+        out = item.result.result()  # a worker's error is raised here, in the engine loop's thread
+        frame = item.frame
         for worker in self.workers:
             worker.offer(out, frame.captured_at)
         for window in self.windows:
@@ -203,8 +288,10 @@ class LivePipeline:
             done = time.monotonic()
             self.stats.frame_delivered(window.name, done - frame.captured_at, done)
         now = time.monotonic()
-        self.stats.frame_processed(now - started, work_size, now)
-        self.governor.observe(now - started, now)
+        seconds = now - item.started
+        self.stats.frame_processed(seconds, item.work_size, now)
+        # With frames in flight together, one finishes every ``seconds / parallel`` on average.
+        self.governor.observe(seconds / self.parallel, now)
 
     def _update_overlay(self, now: float) -> None:
         from stylecast.runtime.live.control import KEY_HELP
