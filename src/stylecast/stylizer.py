@@ -175,11 +175,7 @@ class Stylizer:
         """
         code, palette = self._g_code(style, knob)
         frames = image[None] if image.ndim == 3 else image
-        height, width = frames.shape[1:3]
-        if work_size is None:
-            dims = self._working_dims(width, height, code)
-        else:
-            dims = None if tuple(work_size) == (width, height) else work_size
+        dims = self._run_dims(frames.shape[2], frames.shape[1], code, work_size)
         small = frames if dims is None else np.stack([shrink(frame, dims) for frame in frames])
         styled = apply_palette(self.engine(small, code), palette[0])
         if settle is not None:
@@ -206,9 +202,7 @@ class Stylizer:
             raise ValueError(f"expected an I420 frame ((H * 3 // 2, W) uint8, even sides), got {frame.shape} "
                              f"{frame.dtype}")
         width, height = i420_size(frame)
-        dims = self._working_dims(width, height, code) if work_size is None else (work_size[0], work_size[1])
-        if dims == (width, height):
-            dims = None
+        dims = self._run_dims(width, height, code, work_size)
         small, small_y = shrink_i420(frame, dims or (width, height))
         styled = apply_palette(self.engine(small[None], code), palette[0])[0]
         if settle is not None:
@@ -227,9 +221,16 @@ class Stylizer:
     def work_size_for(self, width: int, height: int, style: str | np.ndarray | None = None) -> tuple[int, int]:
         """The size ``(w, h)`` G runs at for ``width x height`` frames under the working-size setting
         (``auto`` times G once per frame size, with ``style``'s vector; the first style by default)."""
-        code = self.code(style or self.styles[0]) if not isinstance(style, np.ndarray) else style
-        code, _palette = split_palette(code, self.meta["generator"])
+        code, _palette = self._g_code(style if isinstance(style, np.ndarray) else style or self.styles[0], None)
         return self._working_dims(width, height, code) or (width, height)
+
+    def _run_dims(self, width: int, height: int, code: np.ndarray, work_size: tuple[int, int] | None
+                  ) -> tuple[int, int] | None:
+        """The size G runs at for this call (``None``: the frame's own): ``work_size`` if given, else the
+        working-size setting's choice."""
+        if work_size is None:
+            return self._working_dims(width, height, code)
+        return None if tuple(work_size) == (width, height) else (work_size[0], work_size[1])
 
     def _working_dims(self, width: int, height: int, code: np.ndarray) -> tuple[int, int] | None:
         """The working-size setting's choice for ``width x height`` (``None``: full size), timing G

@@ -4,7 +4,7 @@ With ``parallel`` above 1 the loop keeps that many frames in flight, each styliz
 (one core each, as files do): a small network's layers are too short to keep two threads busy, so
 two frames at once give about twice the frames of one frame on two threads, for about one frame's
 more latency. The governor then affords a larger size for G at the same target rate (1280x720 at
-30 fps on 2 cores: 448x252 against 268x150; BENCHMARKS.md, "Live: two frames in flight").
+30 fps on 2 cores: 384x216 against 320x180; BENCHMARKS.md, "Live: two frames in flight").
 Frames still reach the sinks in order, and the stabiliser still blends each frame with the previous
 output, in frame order (``runtime.pipeline.Turns``).
 """
