@@ -1,7 +1,7 @@
 """Load on the web app: several browser sessions at once, their frame rates, and the server's memory.
 
     python benchmarks/web_load.py [--sessions 4] [--size 320x240] [--warmup 5] [--seconds 20]
-                                  [--threads N] [--model M] [--camera PHOTO] [--screenshot PATH] [--json]
+                                  [--threads N] [--workers W] [--model M] [--camera PHOTO] [--screenshot PATH] [--json]
 
 Starts a real ``stylecast serve`` on a free loopback port and Debian's headless Chromium
 (``/usr/bin/chromium``, driven by Playwright) with a fake camera playing a generated Y4M clip. Each
@@ -100,12 +100,14 @@ def get_json(url: str) -> Any:
         return json.load(answer)
 
 
-def start_server(data_dir: Path, sessions: int, threads: int | None, model: str | None) -> tuple[subprocess.Popen[str],
-                                                                                                    str]:
+def start_server(data_dir: Path, sessions: int, threads: int | None, model: str | None,
+                 workers: int | None = None) -> tuple[subprocess.Popen[str], str]:
     command = [sys.executable, "-m", "stylecast", "serve", "--port", "0", "--data-dir", str(data_dir),
                "--max-peers", str(sessions)]
     if threads:
         command += ["--threads", str(threads)]
+    if workers:
+        command += ["--workers", str(workers)]
     if model:
         command += ["--model", model]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -149,7 +151,8 @@ class MemorySampler:
 
 
 def run(sessions: int, size: tuple[int, int], warmup: float, seconds: float, threads: int | None,
-        model: str | None, screenshot: Path | None, photo: Path | None, log: Any) -> dict[str, Any]:
+        model: str | None, screenshot: Path | None, photo: Path | None, log: Any,
+        workers: int | None = None) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.is_file():
@@ -158,7 +161,7 @@ def run(sessions: int, size: tuple[int, int], warmup: float, seconds: float, thr
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
         y4m = write_camera_clip(root / "camera.y4m", camera_frames(width, height, photo))
-        server, url = start_server(root / "data", sessions, threads, model)
+        server, url = start_server(root / "data", sessions, threads, model, workers)
         try:
             time.sleep(2.0)  # settled: imports done, the engine loaded
             idle = rss_mb(server.pid)
@@ -228,6 +231,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before counting")
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds counted")
     parser.add_argument("--threads", type=int, help="the server's compute threads (default: all cores)")
+    parser.add_argument("--workers", type=int, help="the server's frames in flight (default: the server's own)")
     parser.add_argument("--model", help="model file (default: the shipped model)")
     parser.add_argument("--screenshot", type=Path, help="save the first page as a PNG at the end of the load")
     parser.add_argument("--camera", type=Path, help="a photo the fake camera pans over (default: a generated "
@@ -240,7 +244,7 @@ def main() -> int:
         parser.error(f"--size {args.size!r} must look like 320x240")
     log = (lambda text: print(text, file=sys.stderr)) if args.json else print
     result = run(args.sessions, (width, height), args.warmup, args.seconds, args.threads, args.model,
-                 args.screenshot, args.camera, log)
+                 args.screenshot, args.camera, log, args.workers)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0

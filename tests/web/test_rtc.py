@@ -152,6 +152,29 @@ def test_large_camera_frames_are_stylized_at_the_size_limit(fresh_server: Callab
     asyncio.run(scenario())
 
 
+def test_two_frames_in_flight_leave_in_order(fresh_server: Callable[..., Server]) -> None:
+    server = fresh_server("--workers", "2")
+
+    async def scenario() -> None:
+        client = Client(server)
+        await client.connect("udnie")
+        try:
+            track = await asyncio.wait_for(client.incoming, 20)
+            stamps = []
+            for _ in range(30):
+                frame = await asyncio.wait_for(track.recv(), 20)
+                stamps.append(frame.pts)
+            assert stamps == sorted(set(stamps)), stamps  # the camera's order, each frame once
+            stats = await client.message("stats", fresh=True)
+            assert stats["frames_out"] >= 30 and stats["frames_out"] + stats["dropped"] <= stats["frames_in"]
+        finally:
+            await client.pc.close()
+
+    asyncio.run(scenario())
+    server.wait_peers(0, timeout=10)
+    assert "Traceback" not in server.stderr, server.stderr
+
+
 def test_peer_limit_and_delete(fresh_server: Callable[..., Server]) -> None:
     server = fresh_server("--max-peers", "1")
 

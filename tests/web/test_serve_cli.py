@@ -26,6 +26,8 @@ def test_port_in_use(capsys: pytest.CaptureFixture[str]) -> None:
     (["--host", "192.0.2.123"], "is not an address of this machine"),
     (["--port", "70000"], "outside 0..65535"),
     (["--max-peers", "0"], "--max-peers"),
+    (["--workers", "0"], "--workers"),
+    (["--workers", "9"], "--workers"),
 ])
 def test_bad_arguments(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["serve", *argv]) == 2

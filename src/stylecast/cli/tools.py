@@ -72,8 +72,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                      "pip install 'stylecast[web]'") from error
     serve(ServeSettings(host=args.host, port=args.port, data_dir=Path(args.data_dir) if args.data_dir else None,
                         model=Path(args.model) if args.model else None, threads=args.threads,
-                        max_upload_mb=args.max_upload_mb, max_peers=args.max_peers, live_max_side=args.live_max_side,
-                        working_size=args.working_size))
+                        workers=args.workers, max_upload_mb=args.max_upload_mb, max_peers=args.max_peers,
+                        live_max_side=args.live_max_side, working_size=args.working_size))
     return 0
 
 
@@ -108,6 +108,10 @@ def add_parsers(subparsers: Any) -> None:
     serve.add_argument("--data-dir", help="where jobs, uploads and results are kept "
                                           "(default: the user data dir, stylecast/web)")
     serve.add_argument("--threads", type=count(1, MAX_THREADS), help="compute threads (default: all cores)")
+    serve.add_argument("--workers", type=count(1, 8),
+                       help="frames stylized at once, each on its share of the threads, for a live session and "
+                            "a video job (default: 2 on 2 or more cores, else 1): more frames a second for about "
+                            "one frame more latency; 1 for the lowest latency")
     serve.add_argument("--max-upload-mb", type=number(0.001, 10**6), default=512.0,
                        help="largest video upload (default 512)")
     serve.add_argument("--max-peers", type=count(1, 256), default=8, help="live sessions at once (default 8)")

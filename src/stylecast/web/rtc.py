@@ -1,13 +1,17 @@
 """Live sessions: a browser's camera in over WebRTC (aiortc), stylized frames back on the same connection.
 
-Each session keeps only the newest camera frame: a pump task takes every decoded frame off the
-incoming track and overwrites the one waiting (counted as dropped), and the outgoing track stylizes
-whatever is newest when the encoder asks for a frame. So a session that falls behind drops frames
-instead of queueing them, and its latency stays one frame deep.
+Each session keeps up to ``workers`` camera frames in flight (two on two cores, as ``live``), shared
+among the open sessions (at least one each: ``LiveHub.depth``): a pump
+task takes every decoded frame off the incoming track and starts stylizing it at once if a slot is
+free; otherwise it waits as the newest, overwriting any older one waiting (counted as dropped). The
+outgoing track hands the encoder the oldest frame in flight, so frames leave in the order they came,
+and a slot frees when its frame leaves. So a session that falls behind drops frames instead of
+queueing them, and its latency stays about its depth in frames.
 
-All sessions share one Stylizer and one inference thread: ONNX Runtime already spreads each frame
-over the cores, so running several frames at once would only make each of them later. A session
-has at most one frame in that thread's queue.
+All sessions share one Stylizer and a pool of ``workers`` inference threads, each running G on one
+core: G's layers are too short to keep two threads busy on one frame, so two frames at once give
+about 1.4x the frames of one frame on two threads (``stylecast live``, BENCHMARKS.md, "Live: two
+frames in flight"), and stylizing the next frame overlaps encoding this one.
 
 Controls (style, strength, colour) come over a data channel (the page) or REST (scripts); stats go
 back over the data channel twice a second. A session ends when its peer closes the connection or the
@@ -117,7 +121,7 @@ class SessionStats:
 
 
 class StylizedTrack(MediaStreamTrack):
-    """The outgoing video: the newest frame of ``source``, stylized with the session's controls."""
+    """The outgoing video: the session's camera frames, newest first in, stylized in order out."""
 
     kind = "video"
 
@@ -125,8 +129,9 @@ class StylizedTrack(MediaStreamTrack):
         super().__init__()
         self._source = source
         self._session = session
-        self._newest: tuple[av.VideoFrame, float] | None = None
-        self._arrived = asyncio.Event()
+        self._next_frame: tuple[av.VideoFrame, float] | None = None  # the newest frame, not started yet
+        self._in_flight: deque[tuple[asyncio.Future[av.VideoFrame], float]] = deque()  # oldest first
+        self._changed = asyncio.Event()
         self._source_ended = False
         self._pump = asyncio.ensure_future(self._take_frames())
 
@@ -139,37 +144,55 @@ class StylizedTrack(MediaStreamTrack):
                     continue
                 stats.frames_in += 1
                 stats.last_frame_at = time.monotonic()
-                if self._newest is not None:
+                if self._next_frame is not None:
                     stats.dropped += 1  # never stylized: a newer one came first
-                self._newest = (frame, time.monotonic())
-                self._arrived.set()
+                self._next_frame = (frame, time.monotonic())
+                self._start_next()
         except MediaStreamError:
             self._source_ended = True
-            self._arrived.set()
+            self._changed.set()
+
+    def _start_next(self) -> None:
+        """Start stylizing the newest waiting frame if this session has a slot free."""
+        session = self._session
+        if self._next_frame is None or len(self._in_flight) >= session.hub.depth() or self.readyState != "live":
+            return
+        frame, arrived = self._next_frame
+        self._next_frame = None
+        job = asyncio.get_running_loop().run_in_executor(session.hub.executor, session.stylize_frame, frame)
+        self._in_flight.append((job, arrived))
+        self._changed.set()
 
     async def recv(self) -> av.VideoFrame:
-        while self._newest is None:
+        while not self._in_flight:
             if self._source_ended or self.readyState != "live":
                 self.stop()
                 raise MediaStreamError
-            self._arrived.clear()
-            await self._arrived.wait()
-        frame, arrived = self._newest
-        self._newest = None
+            self._changed.clear()
+            await self._changed.wait()
+        job, arrived = self._in_flight[0]
         session = self._session
         try:
-            out = await asyncio.get_running_loop().run_in_executor(session.hub.executor, session.stylize_frame, frame)
+            out = await job
         except Exception as error:  # noqa: BLE001 - aiortc would only log it and leave the peer waiting
             log.error("live session %s: stylizing a frame failed (%s: %s)", session.peer_id, type(error).__name__,
                       error)
             session.hub.schedule_close(session.peer_id, "stylizing failed")
             raise MediaStreamError from error
+        finally:
+            if self._in_flight and self._in_flight[0][0] is job:
+                self._in_flight.popleft()
+            self._start_next()  # its slot is free
         session.stats.delivered(time.monotonic() - arrived)
         return out
 
     def stop(self) -> None:
         super().stop()
         self._pump.cancel()
+        for job, _ in self._in_flight:  # frames nobody will send: their results (or errors) are dropped
+            if not job.cancel() and not job.cancelled():
+                job.exception()  # mark an error as seen: it is not news once the session ends
+        self._in_flight.clear()
 
 
 class LiveSession:
@@ -326,23 +349,32 @@ def describe_validation_error(errors: Sequence[Mapping[str, Any]]) -> str:
 
 
 class LiveHub:
-    """Every live session, the shared stylizer and the one inference thread.
+    """Every live session, the shared stylizer and its inference threads.
 
     Args:
         stylizer: the shared stylizer.
         catalog: the styles a client may name.
         max_peers: sessions at once; more are refused (each costs a decoder, an encoder and frames).
         max_side: camera frames are stylized at most this size (a side), whatever the camera sends.
+        workers: inference threads, and frames in flight among all sessions (see the module docs); the
+            stylizer's engine should use ``1 / workers`` of the cores for each.
     """
 
-    def __init__(self, stylizer: Stylizer, catalog: StyleCatalog, max_peers: int = 8, max_side: int = 640) -> None:
+    def __init__(self, stylizer: Stylizer, catalog: StyleCatalog, max_peers: int = 8, max_side: int = 640,
+                 workers: int = 1) -> None:
         self.stylizer = stylizer
         self.catalog = catalog
         self.max_peers = max_peers
         self.max_side = max_side
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stylecast-web-live")
+        self.workers = max(1, workers)
+        self.executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="stylecast-web-live")
         self.sessions: dict[str, LiveSession] = {}
         self._closing: set[str] = set()
+
+    def depth(self) -> int:
+        """Frames a session keeps in flight: the inference threads shared among the open sessions, at
+        least one each. More would only queue behind the other sessions' frames and add latency."""
+        return max(1, self.workers // max(1, len(self.sessions)))
 
     def check_knob(self, knob: float | None) -> float | None:
         """The knob a session runs at: ``knob`` (checked) or the trained balance; ``None`` for a model

@@ -40,6 +40,7 @@ from stylecast.errors import InputError, MissingDependencyError, StylecastError
 from stylecast.fs import has_train_extra, home_dir
 from stylecast.io.images import read_image
 from stylecast.io.probe import VideoInfo, probe_video
+from stylecast.runtime.live import live_workers
 from stylecast.runtime.pipeline import StyleRequest, stylize_video
 from stylecast.styles import MIN_PAINTING_SIDE
 from stylecast.styling.painting import MAX_PAINTING_SIDE
@@ -95,6 +96,7 @@ class ServeSettings:
     data_dir: Path | None = None
     model: Path | None = None
     threads: int | None = None
+    workers: int | None = None  # frames stylized at once (live sessions and video jobs); None: as `live` picks
     max_upload_mb: float = 512.0
     max_painting_mb: float = 25.0
     max_peers: int = 8
@@ -176,13 +178,18 @@ class WebApp:
         self._data_lock = lock_data_dir(self.data_dir)
         self._preview_photo: np.ndarray | None = None
         self._preview_lock = threading.Lock()
-        self.stylizer = stylizer or Stylizer(settings.model, "onnx", "fp32", settings.threads,
-                                             working_size=settings.working_size)
+        if stylizer is None:
+            # As `live` and `stylize` split the cores: a frame per core, each on one thread of the engine.
+            self.workers, threads = live_workers("onnx", settings.threads, settings.workers)
+            stylizer = Stylizer(settings.model, "onnx", "fp32", threads, working_size=settings.working_size)
+        else:  # an engine made by the caller, with its own threads
+            self.workers = settings.workers or 1
+        self.stylizer = stylizer
         self.catalog = StyleCatalog(self.stylizer, self.paintings)
         self.store = JobStore(self.data_dir / "jobs.sqlite3")
         self.worker = JobWorker(self.store, {"stylize": self._run_stylize, "add-style": self._run_add_style},
                                 on_deleted=self._remove_job_files)
-        self.hub = LiveHub(self.stylizer, self.catalog, settings.max_peers, settings.live_max_side)
+        self.hub = LiveHub(self.stylizer, self.catalog, settings.max_peers, settings.live_max_side, self.workers)
         self.url = ""
         self._style_encoder: Any = None
         self._encoder_lock = threading.Lock()
@@ -202,7 +209,9 @@ class WebApp:
         """
         side = self.settings.live_max_side
         width, height = working_size(side, side * 3 // 4, side)
-        self.stylizer.stylize(np.zeros((height, width, 3), dtype=np.uint8), self.catalog.resolve(self.catalog.names[0]))
+        frame, code = np.zeros((height, width, 3), dtype=np.uint8), self.catalog.resolve(self.catalog.names[0])
+        # As many runs at once as live sessions keep in flight: each concurrent run holds its own memory.
+        list(self.hub.executor.map(lambda _: self.stylizer.stylize(frame, code), range(self.workers)))
         if painting_styles_available():
             # E and the style encoder load in the background (seconds), so that the first painting
             # uploaded becomes a style, with its preview, as fast as the next one.
@@ -391,7 +400,8 @@ class WebApp:
         def on_frame(done: int, total: int | None) -> None:
             report(done, total, min(done / total, 0.99) if total else 0.0)
 
-        result = stylize_video(self.stylizer, source, target, request, show_progress=False, on_frame=on_frame)
+        result = stylize_video(self.stylizer, source, target, request, show_progress=False, on_frame=on_frame,
+                              workers=self.workers)
         source.unlink(missing_ok=True)  # the input is kept only until its job is done
         return {"frames": result.frames, "seconds": result.seconds, "fps": result.fps, "warnings": result.warnings,
                 "bytes": target.stat().st_size}

@@ -34,11 +34,11 @@ The live path needs no torch: the engine is ONNX Runtime.
 """
 
 
-from stylecast.runtime.live.command import LiveOptions, parse_size, run
+from stylecast.runtime.live.command import LiveOptions, live_workers, parse_size, run
 from stylecast.runtime.live.controls import CROSSFADE_SECONDS, FrameSettings, LiveControls, StyleFader, smoothstep
 from stylecast.runtime.live.governor import ResolutionGovernor
 from stylecast.runtime.live.pipeline import LivePipeline, SinkWorker
 from stylecast.runtime.live.stats import LiveStats
 
 __all__ = ["CROSSFADE_SECONDS", "FrameSettings", "LiveControls", "LiveOptions", "LivePipeline", "LiveStats",
-           "ResolutionGovernor", "SinkWorker", "StyleFader", "parse_size", "run", "smoothstep"]
+           "ResolutionGovernor", "SinkWorker", "StyleFader", "live_workers", "parse_size", "run", "smoothstep"]
