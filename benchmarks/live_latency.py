@@ -110,7 +110,7 @@ def measure(stylizer: Stylizer, clip: Path, resolution: str, args: argparse.Name
            "dropped_share": round(end["dropped"] / max(end["frames_in"], 1), 3),
            "latency_p50_ms": end["latency_ms"]["p50"], "latency_p95_ms": end["latency_ms"]["p95"],
            "g_at": last["processing_size"] if last else None,
-           "g_default": stylizer.working_size.describe(*map(int, resolution.split("x")))}
+           "g_default": stylizer.working_size.describe(*map(int, resolution.split("x")), video=True)}
     if not args.json:
         print(f"{resolution:>9}  in {row['fps_in']:5.1f} fps  out {row['fps_out']:5.1f} fps  "
               f"dropped {100 * row['dropped_share']:4.1f} %  latency p50 {row['latency_p50_ms']} ms  "

@@ -8,6 +8,7 @@ statistics) needs torch.
 from __future__ import annotations
 
 import functools
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -72,14 +73,18 @@ class Stylizer:
         compile: with the torch backend, compile G (``torch.compile``): faster, after a one-off
             compilation per frame size.
         working_size: the size G runs at for large frames (``runtime/upscale.py``): ``"auto"`` (by
-            the frame size and this machine's measured speed: 360 px short side on a 2-core CPU for
-            frames over 480 px, full size on a GPU), ``"full"``, or a short side in pixels. The result
-            is always the frame's own size, its fine detail taken from the frame.
+            the frame size and this machine's measured speed, for frames over 480 px: on a 2-core CPU
+            a 216 px short side for 1280x720 video, 288 px for 1920x1080 video and 360 px for a still
+            picture or 4K video; full size on a GPU), ``"full"``, or a short side in pixels. The
+            result is always the frame's own size, its fine detail taken from the frame.
     """
 
     def __init__(self, model: str | Path | None = None, backend: str = "onnx", precision: str = "fp32",
                  threads: int | None = None, compile: bool = False, working_size: int | str = "auto") -> None:
-        self.working_size = WorkingSize(working_size)
+        # Frames stylized at once when each gets ``threads`` of the cores (files, live, the web app)
+        # is what ``auto`` counts on for video.
+        per_frame = threads or os.cpu_count() or 1
+        self.working_size = WorkingSize(working_size, parallel=max(1, (os.cpu_count() or 1) // per_frame))
         self.model_path = Path(model) if model is not None else default_model_path()
         self.meta = read_metadata(self.model_path)
         # Style vectors (styles.py): the trained codes with zero offsets, then the user's styles adapted
@@ -202,7 +207,7 @@ class Stylizer:
             raise ValueError(f"expected an I420 frame ((H * 3 // 2, W) uint8, even sides), got {frame.shape} "
                              f"{frame.dtype}")
         width, height = i420_size(frame)
-        dims = self._run_dims(width, height, code, work_size)
+        dims = self._run_dims(width, height, code, work_size, video=True)
         small, small_y = shrink_i420(frame, dims or (width, height))
         styled = apply_palette(self.engine(small[None], code), palette[0])[0]
         if settle is not None:
@@ -218,24 +223,26 @@ class Stylizer:
         g_part, palette = split_palette(code, self.meta["generator"])
         return g_part, palette
 
-    def work_size_for(self, width: int, height: int, style: str | np.ndarray | None = None) -> tuple[int, int]:
-        """The size ``(w, h)`` G runs at for ``width x height`` frames under the working-size setting
-        (``auto`` times G once per frame size, with ``style``'s vector; the first style by default)."""
+    def work_size_for(self, width: int, height: int, style: str | np.ndarray | None = None,
+                      video: bool = True) -> tuple[int, int]:
+        """The size ``(w, h)`` G runs at for ``width x height`` frames of a video (or, with
+        ``video=False``, a still picture) under the working-size setting (``auto`` times G once per
+        frame size, with ``style``'s vector; the first style by default)."""
         code, _palette = self._g_code(style if isinstance(style, np.ndarray) else style or self.styles[0], None)
-        return self._working_dims(width, height, code) or (width, height)
+        return self._working_dims(width, height, code, video) or (width, height)
 
-    def _run_dims(self, width: int, height: int, code: np.ndarray, work_size: tuple[int, int] | None
-                  ) -> tuple[int, int] | None:
+    def _run_dims(self, width: int, height: int, code: np.ndarray, work_size: tuple[int, int] | None,
+                  video: bool = False) -> tuple[int, int] | None:
         """The size G runs at for this call (``None``: the frame's own): ``work_size`` if given, else the
         working-size setting's choice."""
         if work_size is None:
-            return self._working_dims(width, height, code)
+            return self._working_dims(width, height, code, video)
         return None if tuple(work_size) == (width, height) else (work_size[0], work_size[1])
 
-    def _working_dims(self, width: int, height: int, code: np.ndarray) -> tuple[int, int] | None:
+    def _working_dims(self, width: int, height: int, code: np.ndarray, video: bool) -> tuple[int, int] | None:
         """The working-size setting's choice for ``width x height`` (``None``: full size), timing G
         with ``code`` (G's part of a style vector) when ``auto`` has not chosen for that size yet."""
-        return self.working_size.dims(width, height, functools.partial(self._seconds_at, code))
+        return self.working_size.dims(width, height, functools.partial(self._seconds_at, code), video)
 
     def _seconds_at(self, code: np.ndarray, dims: tuple[int, int]) -> float:
         """Seconds G (given its part of a style vector) takes for one ``dims`` frame here (median of

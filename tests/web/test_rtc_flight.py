@@ -73,9 +73,10 @@ def run_sessions(stylizer: Stylizer, tmp_path: Path, workers: int, count: int = 
         hub.sessions.update((session.peer_id, session) for session in sessions)
         tracks = [StylizedTrack(Camera(), session) for session in sessions]
         try:
-            return list(await asyncio.gather(*(one(track, session) for track, session in zip(tracks, sessions))))
+            pairs = zip(tracks, sessions, strict=True)
+            return list(await asyncio.gather(*(one(track, session) for track, session in pairs)))
         finally:
-            for track, session in zip(tracks, sessions):
+            for track, session in zip(tracks, sessions, strict=True):
                 track.stop()
                 await session.pc.close()
             hub.executor.shutdown(wait=True)

@@ -79,7 +79,8 @@ def add_working_size_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--working-size", type=working_size, default="auto", metavar="auto|full|PIXELS",
                         help="the short side G runs at for large frames; the result keeps the full size, its fine "
                              "detail taken from the frame (default auto: chosen from the frame size and this "
-                             "machine's speed, 360 on a 2-core CPU for frames over 480; full turns it off)")
+                             "machine's speed for frames over 480; on a 2-core CPU 216 for 720p video, 288 for "
+                             "1080p video, 360 for photos and 4K; 360 gives finer strokes; full turns it off)")
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:

@@ -170,7 +170,7 @@ def _measure(stylizer: Any, system: str, backend: str, clip: Path, size: tuple[i
                           show_progress=False, workers=workers)
     row = BenchRow(system, backend, f"{size[0]}x{size[1]}", round(network, 2), result.fps)
     if ours:
-        dims = stylizer.working_size.dims(*size, lambda _dims: 0.0)  # as chosen (and kept) by the calls above
+        dims = stylizer.working_size.dims(*size, lambda _dims: 0.0, video=True)  # as chosen by the calls above
         row.working = "full" if dims is None else f"{dims[0]}x{dims[1]}"
         row.cpu_ms = stage_cpu_ms(stylizer, clip, code, dims, tmp / "encode.mp4")
     return row

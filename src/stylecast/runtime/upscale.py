@@ -1,8 +1,9 @@
 """The fast path for large frames: G at a working size, brought to full size guided by the frame.
 
 The strokes of a style do not need a 1280x720 network to exist; the frame's edges and fine detail
-do need the full-resolution frame. So G runs on the frame scaled down to a working size (short side
-360 px by default), and its result is brought back to full size with the frame's own detail:
+do need the full-resolution frame. So G runs on the frame scaled down to a working size (``auto``:
+by the frame's size and the measured speed, see :class:`WorkingSize`), and its result is brought
+back to full size with the frame's own detail:
 
     out = up(S) + up(max(A, DETAIL)) * (Y - up(y))      (the same for R, G and B)
 
@@ -243,10 +244,24 @@ def upscale_batch(frames: np.ndarray, small: np.ndarray, styled: np.ndarray) -> 
 
 #: ``auto`` leaves frames up to this short side at full size: there G is fast enough everywhere.
 AUTO_FULL_SIDE = 480
-#: ``auto`` gives G at most this share of a frame at 30 fps; decoding, upscaling and encoding get the rest.
+#: For a still picture (and video frames beyond the goals below), ``auto`` gives G at most this share
+#: of a frame at 30 fps.
 AUTO_BUDGET_SECONDS = 0.5 / 30
-#: Short sides ``auto`` may pick, from the largest; never below ``DEFAULT_WORKING_SIDE``.
-AUTO_LADDER = (2160, 1440, 1080, 720, 540, 480, DEFAULT_WORKING_SIDE)
+#: The frame rates ``auto`` aims at for video, by the shorter side of the frame (up to and including):
+#: 1280x720 at 30 fps and 1920x1080 at 15 (issue 17's goals on two CPU cores).
+AUTO_GOALS = ((720, 30.0), (1080, 15.0))
+#: G's share of a video frame's time at the goal rate, its frames in flight counted: decoding,
+#: stabilising, the upscale and encoding take the rest (two-core Zen 3, files: 47 CPU-ms a frame at
+#: 1280x720 and 95 at 1920x1080 besides G, about 70% of the budget both times; BENCHMARKS.md).
+AUTO_G_SHARE = 0.3
+#: The smallest short side ``auto`` picks for video. G at 216 px on 1280x720 frames still keeps more of
+#: the picture than G at full size and carries more of the painting (structure 0.88 against 0.71,
+#: closeness by the peer's vector 0.536 against 0.487; BENCHMARKS.md), with larger strokes than at 360.
+AUTO_MIN_SIDE = 216
+#: Short sides ``auto`` may pick, from the largest: never below ``DEFAULT_WORKING_SIDE`` for a still
+#: picture, nor below ``AUTO_MIN_SIDE`` for video. The rungs below 360 are far apart on purpose: the
+#: timing of G varies by +-20% from run to run on a busy machine, and a video's look should not.
+AUTO_LADDER = (2160, 1440, 1080, 720, 540, 480, DEFAULT_WORKING_SIDE, 288, AUTO_MIN_SIDE)
 
 
 class WorkingSize:
@@ -254,47 +269,63 @@ class WorkingSize:
 
     ``auto`` keeps frames up to ``AUTO_FULL_SIDE`` at full size. For larger ones it times G once at
     ``DEFAULT_WORKING_SIDE`` (``measure(dims)``, seconds per frame, on this machine and engine) and
-    picks the largest short side of ``AUTO_LADDER`` predicted (time grows with the pixel count) to
-    stay within ``AUTO_BUDGET_SECONDS``: full size on a GPU, 360 px on a 2-core CPU. The choice is
-    made once per frame size and kept, so a video never changes its look midway.
+    picks the largest short side of ``AUTO_LADDER`` predicted (time grows with the pixel count) to fit:
+    - video frames up to 1080 px a side (``video=True``) are given ``AUTO_G_SHARE`` of a frame at the
+      goal rate (``AUTO_GOALS``), ``parallel`` frames in flight: 216 px on 1280x720 and 288 px on
+      1920x1080 on a 2-core CPU, full size on a GPU;
+    - a still picture, and larger video frames (where G is a small part of a frame's cost), G within
+      ``AUTO_BUDGET_SECONDS``, never under ``DEFAULT_WORKING_SIDE``: 360 px on a 2-core CPU.
+    The choice is made once per frame size and kind and kept, so a video never changes its look midway.
+
+    Args:
+        setting: ``"auto"``, ``"full"`` or a short side in pixels.
+        parallel: frames stylized at once, each taking the measured time (``auto`` for video).
     """
 
-    def __init__(self, setting: int | str = "auto") -> None:
+    def __init__(self, setting: int | str = "auto", parallel: int = 1) -> None:
         if setting not in ("auto", "full") and not (isinstance(setting, int) and setting >= 16):
             raise ValueError(f"working size must be 'auto', 'full' or a short side of at least 16 px, not {setting!r}")
         self.setting = setting
-        self._chosen: dict[tuple[int, int], tuple[int, int] | None] = {}
+        self.parallel = max(1, parallel)
+        self._chosen: dict[tuple[int, int, bool], tuple[int, int] | None] = {}
         self._lock = threading.Lock()
 
-    def dims(self, width: int, height: int, measure: Callable[[tuple[int, int]], float]
+    def dims(self, width: int, height: int, measure: Callable[[tuple[int, int]], float], video: bool = False
              ) -> tuple[int, int] | None:
-        """The working ``(w, h)`` for ``width x height`` frames, or ``None`` for full size."""
+        """The working ``(w, h)`` for ``width x height`` frames (of a video, or a still picture), or
+        ``None`` for full size."""
         if self.setting == "full":
             return None
         if isinstance(self.setting, int):
             return working_dims(width, height, self.setting)
         with self._lock:  # the file pipeline's workers ask at once: one measurement
-            if (width, height) not in self._chosen:
-                self._chosen[(width, height)] = self._auto(width, height, measure)
-            return self._chosen[(width, height)]
+            key = (width, height, video)
+            if key not in self._chosen:
+                self._chosen[key] = self._auto(width, height, measure, video)
+            return self._chosen[key]
 
-    def describe(self, width: int, height: int) -> str:
+    def describe(self, width: int, height: int, video: bool = False) -> str:
         """``"full"`` or ``"WxH"``: the size G runs at for ``width x height`` frames (``auto``: as chosen
         by the frames seen so far; ``"not chosen yet"`` before the first)."""
-        if self.setting == "auto" and (width, height) not in self._chosen:
+        if self.setting == "auto" and (width, height, video) not in self._chosen:
             return "not chosen yet" if min(width, height) > AUTO_FULL_SIDE else "full"
-        dims = self.dims(width, height, lambda _dims: 0.0)
+        dims = self.dims(width, height, lambda _dims: 0.0, video)
         return "full" if dims is None else f"{dims[0]}x{dims[1]}"
 
-    @staticmethod
-    def _auto(width: int, height: int, measure: Callable[[tuple[int, int]], float]) -> tuple[int, int] | None:
+    def _auto(self, width: int, height: int, measure: Callable[[tuple[int, int]], float], video: bool
+              ) -> tuple[int, int] | None:
         short = min(width, height)
         if short <= AUTO_FULL_SIDE:
             return None
         base = working_dims(width, height, DEFAULT_WORKING_SIDE)
         assert base is not None
         seconds = measure(base)
+        goal = next((fps for side, fps in AUTO_GOALS if short <= side), None) if video else None
+        if goal is None:
+            budget, floor = AUTO_BUDGET_SECONDS, DEFAULT_WORKING_SIDE
+        else:
+            budget, floor = AUTO_G_SHARE * self.parallel / goal, AUTO_MIN_SIDE
         for side in (short, *AUTO_LADDER):
-            if side <= short and seconds * (side / DEFAULT_WORKING_SIDE) ** 2 <= AUTO_BUDGET_SECONDS:
+            if floor <= side <= short and seconds * (side / DEFAULT_WORKING_SIDE) ** 2 <= budget:
                 return working_dims(width, height, side)
-        return base
+        return working_dims(width, height, floor)
