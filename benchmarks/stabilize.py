@@ -56,13 +56,17 @@ def main() -> None:
     parser.add_argument("--speed", nargs="*", default=["640x480", "1280x720", "1920x1080"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sheet", help="write a sheet of plain and stabilised frames here")
+    parser.add_argument("--working-size", default="auto",
+                        help="the size G runs at for the warping error: auto (as for a still picture), full, or "
+                             "a short side; what `auto` picks for video on this machine is printed by `bench`")
     args = parser.parse_args()
+    working = args.working_size if args.working_size in ("auto", "full") else int(args.working_size)
 
     clips: list[Path] = []
     for entry in args.clips:
         p = Path(entry)
         clips += sorted(q for q in p.iterdir() if q.suffix in {".mp4", ".avi"}) if p.is_dir() else [p]
-    stylizer = Stylizer(args.model, "onnx", "fp32", threads=1)
+    stylizer = Stylizer(args.model, "onnx", "fp32", threads=1, working_size=working)
     codes = {style: stylizer.code(style) for style in args.styles}
 
     print("| short side | plain | stabilised | after the upscale |")

@@ -13,11 +13,13 @@ Decisions a user (and the next developer) should know:
   and counted (``dropped``; ``sink_dropped`` per slow sink) instead of piling up, so the latency from
   capture to sink stays about one frame time of the slowest stage, however long the run.
 - **``--target-fps``.** The engine works on a scaled copy of the frame, picked from a ladder of sizes
-  (100 %, 85 %, 70 % ... 25 % of the output size, never under 64 px a side) and scaled back for the
+  (100 %, 85 %, 70 % ... 25 % of G's default size, never under 64 px a side) and brought back for the
   sinks, whose size never changes. When the measured time per frame exceeds the budget (1/F) the size
   drops straight to the largest rung predicted to fit; when the next rung up is predicted to take
   under 80 % of the budget it goes up one rung. A rung that proved too slow is not retried for 10 s,
-  so the size does not oscillate. Without ``--target-fps`` the full size is always used.
+  so the size does not oscillate. Without ``--target-fps`` G stays at its default size: the output
+  size, or for large frames the working size (``--working-size``; ``auto`` picks it for video from
+  the measured speed: 384x216 for 1280x720 on two CPU cores).
 - **Live controls.** Keys in the window (``stylecast.runtime.live.control.KEY_HELP``) and an HTTP endpoint
   (``--control``: ``GET``/``POST /state``). A style change crossfades the style code over 0.5 s
   (smoothstep), starting from wherever a running fade had got to, so the picture never jumps.
