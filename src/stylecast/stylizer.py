@@ -77,14 +77,16 @@ class Stylizer:
             a 216 px short side for 1280x720 video, 288 px for 1920x1080 video and 360 px for a still
             picture or 4K video; full size on a GPU), ``"full"``, or a short side in pixels. The
             result is always the frame's own size, its fine detail taken from the frame.
+        workers: frames the caller stylizes at once, each on ``threads`` (``auto`` counts them for
+            video; default: the cores over ``threads``).
     """
 
     def __init__(self, model: str | Path | None = None, backend: str = "onnx", precision: str = "fp32",
-                 threads: int | None = None, compile: bool = False, working_size: int | str = "auto") -> None:
-        # Frames stylized at once when each gets ``threads`` of the cores (files, live, the web app)
-        # is what ``auto`` counts on for video.
-        per_frame = threads or os.cpu_count() or 1
-        self.working_size = WorkingSize(working_size, parallel=max(1, (os.cpu_count() or 1) // per_frame))
+                 threads: int | None = None, compile: bool = False, working_size: int | str = "auto",
+                 workers: int | None = None) -> None:
+        if workers is None:  # as files, live and the web app split the cores: a frame per ``threads``
+            workers = max(1, (os.cpu_count() or 1) // (threads or os.cpu_count() or 1))
+        self.working_size = WorkingSize(working_size, parallel=workers)
         self.model_path = Path(model) if model is not None else default_model_path()
         self.meta = read_metadata(self.model_path)
         # Style vectors (styles.py): the trained codes with zero offsets, then the user's styles adapted

@@ -180,6 +180,14 @@ def test_describe_says_what_was_chosen() -> None:
     assert WorkingSize(360).describe(1920, 1080) == "640x360" and WorkingSize("full").describe(1920, 1080) == "full"
 
 
+def test_auto_counts_the_callers_frames_in_flight(model: str) -> None:
+    import os
+
+    assert Stylizer(model, threads=1, workers=3).working_size.parallel == 3
+    assert Stylizer(model, threads=1).working_size.parallel == os.cpu_count()  # a frame per core
+    assert Stylizer(model).working_size.parallel == 1  # one frame on every core
+
+
 def test_load_model_takes_the_working_size(model: str) -> None:
     from stylecast import load_model
 

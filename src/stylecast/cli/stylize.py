@@ -25,7 +25,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     jobs = expand_inputs(args.input, args.output, ".mp4")
     videos = [is_video(source) for source, _ in jobs]
     workers, threads = plan_workers(args.backend, args.threads, args.workers, any(videos) or len(jobs) > 1)
-    stylizer = Stylizer(args.model, args.backend, args.precision, threads, args.compile, args.working_size)
+    stylizer = Stylizer(args.model, args.backend, args.precision, threads, args.compile, args.working_size,
+                        workers=workers)
     # Resolve the style before touching any file, so a typo leaves nothing half-done.
     request = StyleRequest(stylizer.vector(args.style, args.knob), args.strength, args.preserve_color, args.max_side,
                            args.stabilize, args.crf, preset)

@@ -132,7 +132,8 @@ def run_bench(backends: Sequence[tuple[str, str, bool]], resolutions: Sequence[t
         # Each builder takes the longer side of the frames (the peer resizes to it) and a working size.
         def ours(backend: str, precision: str, compile: bool) -> tuple[int, Callable[[int, int | str], Any]]:
             workers, per_worker = plan_workers(backend, threads, None, parallel_jobs=True)
-            return workers, lambda _side, working: Stylizer(model, backend, precision, per_worker, compile, working)
+            return workers, lambda _side, working: Stylizer(model, backend, precision, per_worker, compile, working,
+                                                            workers=workers)
 
         systems: list[tuple[str, str, tuple[int, Callable[[int, int | str], Any]]]] = [
             ("stylecast", f"{b}:{p}" + (":compile" if c else ""), ours(b, p, c)) for b, p, c in backends]

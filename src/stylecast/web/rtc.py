@@ -1,12 +1,12 @@
 """Live sessions: a browser's camera in over WebRTC (aiortc), stylized frames back on the same connection.
 
-Each session keeps up to ``workers`` camera frames in flight (two on two cores, as ``live``), shared
-among the open sessions (at least one each: ``LiveHub.depth``): a pump
-task takes every decoded frame off the incoming track and starts stylizing it at once if a slot is
-free; otherwise it waits as the newest, overwriting any older one waiting (counted as dropped). The
-outgoing track hands the encoder the oldest frame in flight, so frames leave in the order they came,
-and a slot frees when its frame leaves. So a session that falls behind drops frames instead of
-queueing them, and its latency stays about its depth in frames.
+A session keeps a few camera frames in flight: ``workers`` (two on two cores, as ``live``) shared
+among the open sessions, at least one each (``LiveHub.depth``). A pump task takes every decoded
+frame off the incoming track and starts stylizing it at once if a slot is free; otherwise it waits
+as the newest, overwriting any older one waiting (counted as dropped). The outgoing track hands the
+encoder the oldest frame in flight, so frames leave in the order they came, and a slot frees when
+its frame leaves. So a session that falls behind drops frames instead of queueing them, and its
+latency stays about its depth in frames.
 
 All sessions share one Stylizer and a pool of ``workers`` inference threads, each running G on one
 core: G's layers are too short to keep two threads busy on one frame, so two frames at once give

@@ -181,7 +181,8 @@ class WebApp:
         if stylizer is None:
             # As `live` and `stylize` split the cores: a frame per core, each on one thread of the engine.
             self.workers, threads = live_workers("onnx", settings.threads, settings.workers)
-            stylizer = Stylizer(settings.model, "onnx", "fp32", threads, working_size=settings.working_size)
+            stylizer = Stylizer(settings.model, "onnx", "fp32", threads, working_size=settings.working_size,
+                                workers=self.workers)
         else:  # an engine made by the caller, with its own threads
             self.workers = settings.workers or 1
         self.stylizer = stylizer

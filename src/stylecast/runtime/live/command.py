@@ -174,7 +174,8 @@ def run(args: LiveOptions, *, stop: threading.Event | None = None, stylizer: Sty
     source = open_source(args.source, size, loop=args.loop, reconnect=args.reconnect)
     if stylizer is None:
         parallel, threads = live_workers(args.backend, args.threads, args.workers)
-        stylizer = Stylizer(args.model, args.backend, args.precision, threads, args.compile, args.working_size)
+        stylizer = Stylizer(args.model, args.backend, args.precision, threads, args.compile, args.working_size,
+                            workers=parallel)
     else:  # an engine made by the caller, with its own threads
         parallel = args.workers or 1
     if parallel > 1:  # a frame per core already: OpenCV's own threads in the upscale only cost CPU
