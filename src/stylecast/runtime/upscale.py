@@ -254,14 +254,17 @@ AUTO_GOALS = ((720, 30.0), (1080, 15.0))
 #: stabilising, the upscale and encoding take the rest (two-core Zen 3, files: 47 CPU-ms a frame at
 #: 1280x720 and 95 at 1920x1080 besides G, about 70% of the budget both times; BENCHMARKS.md).
 AUTO_G_SHARE = 0.3
-#: The smallest short side ``auto`` picks for video. G at 216 px on 1280x720 frames still keeps more of
-#: the picture than G at full size and carries more of the painting (structure 0.88 against 0.71,
-#: closeness by the peer's vector 0.536 against 0.487; BENCHMARKS.md), with larger strokes than at 360.
-AUTO_MIN_SIDE = 216
+#: The least share of the frame's short side ``auto`` gives G for video: its strokes are then at most
+#: 4x those of G at full size. G at 216 px on 1280x720 frames still keeps more of the picture than G
+#: at full size and carries more of the painting (structure 0.88 against 0.71, closeness by the
+#: peer's vector 0.536 against 0.487), and 288 px on 1920x1080 frames likewise (0.87 against 0.75,
+#: 0.578 against 0.444; BENCHMARKS.md), with larger strokes than at 360.
+AUTO_MIN_SHARE = 0.25
 #: Short sides ``auto`` may pick, from the largest: never below ``DEFAULT_WORKING_SIDE`` for a still
-#: picture, nor below ``AUTO_MIN_SIDE`` for video. The rungs below 360 are far apart on purpose: the
-#: timing of G varies by +-20% from run to run on a busy machine, and a video's look should not.
-AUTO_LADDER = (2160, 1440, 1080, 720, 540, 480, DEFAULT_WORKING_SIDE, 288, AUTO_MIN_SIDE)
+#: picture, nor below ``AUTO_MIN_SHARE`` of the frame for video. The rungs below 360 are far apart on
+#: purpose: the timing of G varies by +-20% from run to run on a busy machine, and a video's look
+#: should not.
+AUTO_LADDER = (2160, 1440, 1080, 720, 540, 480, DEFAULT_WORKING_SIDE, 288, 216)
 
 
 class WorkingSize:
@@ -271,8 +274,9 @@ class WorkingSize:
     ``DEFAULT_WORKING_SIDE`` (``measure(dims)``, seconds per frame, on this machine and engine) and
     picks the largest short side of ``AUTO_LADDER`` predicted (time grows with the pixel count) to fit:
     - video frames up to 1080 px a side (``video=True``) are given ``AUTO_G_SHARE`` of a frame at the
-      goal rate (``AUTO_GOALS``), ``parallel`` frames in flight: 216 px on 1280x720 and 288 px on
-      1920x1080 on a 2-core CPU, full size on a GPU;
+      goal rate (``AUTO_GOALS``), ``parallel`` frames in flight, and at least ``AUTO_MIN_SHARE`` of
+      the frame's short side: 216 px on 1280x720 and 288 px on 1920x1080 on a 2-core CPU, full size
+      on a GPU;
     - a still picture, and larger video frames (where G is a small part of a frame's cost), G within
       ``AUTO_BUDGET_SECONDS``, never under ``DEFAULT_WORKING_SIDE``: 360 px on a 2-core CPU.
     The choice is made once per frame size and kind and kept, so a video never changes its look midway.
@@ -321,11 +325,13 @@ class WorkingSize:
         assert base is not None
         seconds = measure(base)
         goal = next((fps for side, fps in AUTO_GOALS if short <= side), None) if video else None
+        least: float
         if goal is None:
-            budget, floor = AUTO_BUDGET_SECONDS, DEFAULT_WORKING_SIDE
+            budget, least = AUTO_BUDGET_SECONDS, DEFAULT_WORKING_SIDE
         else:
-            budget, floor = AUTO_G_SHARE * self.parallel / goal, AUTO_MIN_SIDE
-        for side in (short, *AUTO_LADDER):
-            if floor <= side <= short and seconds * (side / DEFAULT_WORKING_SIDE) ** 2 <= budget:
+            budget, least = AUTO_G_SHARE * self.parallel / goal, AUTO_MIN_SHARE * short
+        sides = [side for side in (short, *AUTO_LADDER) if least <= side <= short]
+        for side in sides:
+            if seconds * (side / DEFAULT_WORKING_SIDE) ** 2 <= budget:
                 return working_dims(width, height, side)
-        return working_dims(width, height, floor)
+        return working_dims(width, height, sides[-1])
