@@ -228,12 +228,8 @@ def guided_upscale_i420(frame: np.ndarray, small_y: np.ndarray, styled: np.ndarr
     cv2.resize(styled_y, (width, height), dst=out_y, interpolation=cv2.INTER_LINEAR)
     cv2.add(out_y, b["detail"], dst=out_y, dtype=cv2.CV_8U)
     half = (width // 2, height // 2)
-    for index, plane in ((1, out_u), (2, out_v)):
-        channel = cv2.extractChannel(styled_yuv, index)
-        if channel.shape == plane.shape:
-            plane[...] = channel
-        else:
-            cv2.resize(channel, half, dst=plane, interpolation=cv2.INTER_LINEAR)
+    for index, plane in ((1, out_u), (2, out_v)):  # already that size (720p, G at 360): OpenCV copies it
+        cv2.resize(cv2.extractChannel(styled_yuv, index), half, dst=plane, interpolation=cv2.INTER_LINEAR)
     return out
 
 
