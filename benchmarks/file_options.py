@@ -1,13 +1,15 @@
-"""What the file pipeline's options cost: `--stabilize`, and x264's speed preset.
+"""What the file pipeline's options cost: the stabiliser (on by default), and x264's speed preset.
 
     python benchmarks/file_options.py [--model M] [--size 640x480] [--frames 150] [--rounds 3]
 
-1. End to end (decode + stylize + encode, `stylize_video` with its default workers): the defaults,
-   with the stabiliser, and with each other x264 preset of ``PRESETS``, interleaved in one process,
+1. End to end (decode + stylize + encode, `stylize_video` with its default workers): the defaults
+   (``--preset auto``: ``io.writer.pick_preset``), without the stabiliser, and with each x264 preset
+   of ``PRESETS``, interleaved in one process,
    ``--rounds`` times; medians, and each one's change against the defaults.
-2. x264 alone (CRF 18, the pipeline's colour conversion included) on the stylized frames: CPU
+2. x264 alone (CRF 18) on the stylized frames, in I420 as the pipeline hands them over: CPU
    milliseconds a frame (`resource.getrusage`, all threads) and file size per preset, medians over
-   the rounds; and the PSNR of the decoded file against the stylized frames (RGB, all frames).
+   the rounds; and the PSNR of the decoded file against the stylized frames (the I420 planes, all
+   frames).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from stylecast.io.frames import i420_size
 from stylecast.io.reader import VideoReader
-from stylecast.io.writer import VideoWriter
+from stylecast.io.writer import VideoWriter, pick_preset
 from stylecast.runtime.bench import make_clip
 from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_video
 from stylecast.stylizer import Stylizer
@@ -38,7 +41,7 @@ def _cpu_seconds() -> float:
 
 def _encode(images: list[np.ndarray], target: Path, preset: str) -> tuple[float, int]:
     """CPU ms a frame and bytes, for encoding ``images`` as the pipeline does."""
-    height, width = images[0].shape[:2]
+    width, height = i420_size(images[0])
     start = _cpu_seconds()
     with VideoWriter(target, width, height, Fraction(1, 30), 30.0, preset=preset) as writer:
         for index, image in enumerate(images):
@@ -48,7 +51,7 @@ def _encode(images: list[np.ndarray], target: Path, preset: str) -> tuple[float,
 
 def _psnr(images: list[np.ndarray], encoded: Path) -> float:
     """PSNR (dB) of the decoded file against the frames that went in, over all pixels of all frames."""
-    with VideoReader(encoded) as reader:
+    with VideoReader(encoded, i420=True) as reader:
         decoded = [frame.image for frame in reader]
     squared = statistics.fmean(float(np.mean((a.astype(np.float64) - b) ** 2))
                                for a, b in zip(images, decoded, strict=True))
@@ -65,14 +68,14 @@ def main() -> None:
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     workers, threads = plan_workers("onnx", None, None, parallel_jobs=True)
-    stylizer = Stylizer(args.model, "onnx", "fp32", threads)
+    stylizer = Stylizer(args.model, "onnx", "fp32", threads, workers=workers)
     code = stylizer.code(args.style)
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp) / "in.mp4", width, height, args.frames)
         default = StyleRequest(code)
-        modes = {"defaults": default, "--stabilize": replace(default, stabilize=True)}
-        modes.update({f"--preset {preset}": replace(default, preset=preset)
-                      for preset in PRESETS if preset != default.preset})
+        print(f"--preset auto at {args.size} on this machine: {pick_preset('auto', width, height)}")
+        modes = {"defaults": default, "--no-stabilize": replace(default, stabilize=False)}
+        modes.update({f"--preset {preset}": replace(default, preset=preset) for preset in PRESETS})
         fps: dict[str, list[float]] = {mode: [] for mode in modes}
         for round_ in range(args.rounds):
             for mode, request in modes.items():
@@ -86,8 +89,8 @@ def main() -> None:
             print(f"  {mode:<20} {statistics.median(values):5.1f} fps ({statistics.median(values) / base - 1:+.0%})")
         print()
 
-        with VideoReader(clip) as reader:
-            images = [stylizer.stylize(frame.image, code) for frame in reader]
+        with VideoReader(clip, i420=True) as reader:
+            images = [stylizer.stylize_i420(frame.image, code) for frame in reader]
         costs: dict[str, list[tuple[float, int]]] = {preset: [] for preset in PRESETS}
         psnr: dict[str, float] = {}
         for _ in range(args.rounds):

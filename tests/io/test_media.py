@@ -540,3 +540,24 @@ def test_write_clip_helper_writes_what_it_says(tmp_path: Path) -> None:
     """Guards the fixtures the tests above rely on."""
     path = write_clip(tmp_path / "c.mp4", frames=4, fps=10, time_base=Fraction(1, 10))
     assert decode_times(path) == [Fraction(i, 10) for i in range(4)]
+
+
+@pytest.mark.parametrize(("cores", "width", "height", "expected"), [
+    (2, 1280, 720, "ultrafast"),   # 720p and up on a small machine: the encoder would set the pace
+    (2, 1278, 720, "superfast"),
+    (16, 1280, 720, "superfast"),  # x264 has threads of its own there
+])
+def test_auto_preset_follows_the_frame_size_and_the_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            cores: int, width: int, height: int,
+                                                            expected: str) -> None:
+    monkeypatch.setattr("stylecast.io.writer.os.cpu_count", lambda: cores)
+    target = tmp_path / "auto.mp4"
+    with VideoWriter(target, width, height, Fraction(1, 30), 30.0) as writer:
+        assert writer.preset == expected
+        for index in range(2):
+            writer.write(np.full((height, width, 3), 40 * index, np.uint8), index)
+    # x264 writes its settings into the stream: subpixel refinement 0 is ultrafast's, 1 superfast's.
+    assert f"subme={0 if expected == 'ultrafast' else 1} ".encode() in target.read_bytes()
+    with pytest.raises(ValueError, match="preset"):
+        VideoWriter(tmp_path / "bad.mp4", width, height, Fraction(1, 30), 30.0, preset="ludicrous")
+    assert not (tmp_path / "bad.mp4").exists()

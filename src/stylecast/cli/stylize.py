@@ -15,13 +15,13 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from stylecast.io.paths import expand_inputs, is_video
-    from stylecast.io.writer import DEFAULT_PRESET, X264_PRESETS
+    from stylecast.io.writer import DEFAULT_PRESET, PRESETS
     from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_image_file, stylize_video
     from stylecast.stylizer import Stylizer
 
     preset = args.preset or DEFAULT_PRESET
-    if preset not in X264_PRESETS:
-        raise InputError(f"--preset {args.preset!r} is not an x264 preset: use one of {', '.join(X264_PRESETS)}")
+    if preset not in PRESETS:
+        raise InputError(f"--preset {args.preset!r} is not an x264 preset: use one of {', '.join(PRESETS)}")
     jobs = expand_inputs(args.input, args.output, ".mp4")
     videos = [is_video(source) for source, _ in jobs]
     workers, threads = plan_workers(args.backend, args.threads, args.workers, any(videos) or len(jobs) > 1)
@@ -66,8 +66,9 @@ def add_parser(subparsers: Any) -> None:
     stylize.add_argument("--crf", type=count(0, 51, "18 is visually lossless, each +6 halves the size"), default=18,
                          help="videos: H.264 quality, 0 (lossless) .. 51 (smallest); 18 (default) is visually lossless")
     stylize.add_argument("--preset",
-                         help="videos: H.264 encoder speed, ultrafast .. veryslow (default superfast; veryfast "
-                              "and slower presets give a little more quality per byte for more CPU time)")
+                         help="videos: H.264 encoder speed, ultrafast .. veryslow, or auto (default: superfast, "
+                              "and ultrafast from 1280x720 up on machines of up to 4 cores, where the encoder sets "
+                              "the pace; veryfast and slower give more quality per byte for more CPU time)")
     add_engine_options(stylize)
     stylize.add_argument("--workers", type=count(1, MAX_THREADS),
                          help="frames (or images) stylized at once, sharing the threads (default: one per thread "

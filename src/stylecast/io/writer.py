@@ -28,9 +28,20 @@ _MUXER_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matros
 
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
-# At 640x480 on 2 cores, superfast against veryfast at CRF 18: 6% faster end to end, 0.3 dB lower PSNR, the
-# same file size (benchmarks/file_options.py; BENCHMARKS.md).
-DEFAULT_PRESET = "superfast"
+#: The default: x264's preset chosen by :func:`pick_preset` from the frame size and the machine.
+AUTO_PRESET = "auto"
+PRESETS = (AUTO_PRESET, *X264_PRESETS)
+DEFAULT_PRESET = AUTO_PRESET
+#: ``auto``'s preset up to :data:`FAST_ENCODE_PIXELS`. At 640x480 on 2 cores, superfast against
+#: veryfast at CRF 18: 6% faster end to end, 0.3 dB lower PSNR, the same file size
+#: (benchmarks/file_options.py; BENCHMARKS.md).
+AUTO_SMALL_PRESET = "superfast"
+#: Frames of 1280x720 and more encode with ultrafast on small machines (``SINGLE_THREAD_ENCODE_CORES``),
+#: where x264 on its one thread is a third of a frame's CPU time or more and sets a file's pace.
+#: Stylized 1920x1080 frames at CRF 18: superfast took 2.3x ultrafast's CPU time (59 against 26 ms a
+#: frame) for 0.58x the bytes and 1.7 dB more PSNR; `stylecast stylize` ran 1.4x faster at 1080p and
+#: 1.25x at 720p with ultrafast (BENCHMARKS.md, "x264 sets the pace at 720p and 1080p").
+FAST_ENCODE_PIXELS = 1280 * 720
 #: x264 encodes on one thread on machines of up to this many cores: there the stylization already
 #: fills every core, and x264's frame threads cost CPU for nothing (1280x720 superfast CRF 18 on 2
 #: cores: 15.1 CPU-ms a frame on one thread against 19.8 with its automatic threads, for the same file
@@ -38,9 +49,23 @@ DEFAULT_PRESET = "superfast"
 SINGLE_THREAD_ENCODE_CORES = 4
 
 
+def _small_machine() -> bool:
+    return (os.cpu_count() or 1) <= SINGLE_THREAD_ENCODE_CORES
+
+
 def x264_threads() -> int:
     """x264's ``threads`` option here: 1 on small machines, 0 (automatic) on larger ones."""
-    return 1 if (os.cpu_count() or 1) <= SINGLE_THREAD_ENCODE_CORES else 0
+    return 1 if _small_machine() else 0
+
+
+def pick_preset(preset: str, width: int, height: int) -> str:
+    """The x264 preset for ``preset`` (one of :data:`PRESETS`) at ``width x height``: ``auto`` gives
+    ultrafast from 1280x720 up on small machines and superfast otherwise; the others are themselves."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    if preset != AUTO_PRESET:
+        return preset
+    return "ultrafast" if _small_machine() and width * height >= FAST_ENCODE_PIXELS else AUTO_SMALL_PRESET
 
 
 class VideoWriter:
@@ -68,7 +93,8 @@ class VideoWriter:
             audio_from: a file whose first audio stream is carried over (copied or re-encoded to AAC);
                 ``None``, or a file without sound, gives a silent video.
             crf: x264 constant rate factor, 0 (lossless) to 51; 18 is visually lossless.
-            preset: x264 speed preset, one of ``X264_PRESETS``.
+            preset: x264 speed preset, one of ``PRESETS`` (``auto``: :func:`pick_preset`); :attr:`preset`
+                is the one used.
 
         Raises:
             InputError: the suffix is not one stylecast writes, or the folder is not writable.
@@ -79,8 +105,8 @@ class VideoWriter:
             raise ValueError(f"a video needs at least 2x2 pixels, got {width}x{height}")
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        if not 0 <= crf <= 51 or preset not in X264_PRESETS:
-            raise ValueError(f"crf must be 0..51 and preset one of {X264_PRESETS}, got {crf}, {preset!r}")
+        if not 0 <= crf <= 51 or preset not in PRESETS:
+            raise ValueError(f"crf must be 0..51 and preset one of {PRESETS}, got {crf}, {preset!r}")
         self.path = target
         self.frame_size = (height, width)  # what write() accepts
         self.width, self.height = width - width % 2, height - height % 2
@@ -102,7 +128,8 @@ class VideoWriter:
             raise InputError(f"cannot write {str(target)!r} ({describe_error(error)}): choose a writable "
                              "folder") from error
         try:
-            self._video = self._add_video_stream(crf, preset)
+            self.preset = pick_preset(preset, self.width, self.height)
+            self._video = self._add_video_stream(crf, self.preset)
             if audio_from is not None:
                 self._audio = AudioCarrier.open(Path(audio_from), self._container, muxer)
         except BaseException:
