@@ -3,12 +3,13 @@
     python benchmarks/live_latency.py [--seconds 20] [--resolutions 640x480,1280x720] [--sink null]
                                       [--target-fps F] [--threads N] [--workers N] [--model M] [--soak-minutes 30]
                                       [--stabilize off|on|both] [--backend torch --precision bf16 --compile]
-                                      [--json]
+                                      [--source-fps 30] [--json]
 
-For each resolution a 30 fps clip is made from the shipped sample clip (looped), and the real live
-pipeline plays it in real time (a file source paces itself like a camera) into ``--sink`` (``null``:
-the engine and pipeline alone; give a file or ``mjpeg://127.0.0.1:0`` to include an encoder). Prints the
-sustained frames per second in and out, the share of frames dropped, and glass-to-glass latency
+For each resolution a 30 fps clip (``--source-fps``: a faster camera, to see what the pipeline has to
+spare) is made from the shipped sample clip (looped), and the real live pipeline plays it in real time
+(a file source paces itself like a camera) into ``--sink`` (``null``: the engine and pipeline alone;
+give a file or ``mjpeg://127.0.0.1:0`` to include an encoder). Prints the sustained frames per second
+in and out, the share of frames dropped, and glass-to-glass latency
 (capture to sink write) p50 / p95 over the whole run, first seconds included.
 
 ``--soak-minutes M`` then runs 640x480 for M minutes and samples the process's resident memory every
@@ -38,7 +39,7 @@ from stylecast.runtime.bench import make_clip
 from stylecast.runtime.live.command import live_workers
 from stylecast.stylizer import Stylizer
 
-CLIP_FRAMES = 60  # 2 s at 30 fps, looped: decoding it is cheap next to stylizing
+CLIP_SECONDS = 2  # looped: decoding it is cheap next to stylizing
 
 
 def resident_mb() -> float:
@@ -134,6 +135,7 @@ def main() -> None:
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--compile", action="store_true", help="torch backend: compile G (before each timed run)")
     parser.add_argument("--workers", type=int, help="frames in flight (default: as `live` picks)")
+    parser.add_argument("--source-fps", type=int, default=30, help="the clip's frame rate, which the source keeps")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -143,14 +145,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for resolution in args.resolutions.split(","):
             width, height = (int(side) for side in resolution.lower().split("x"))
-            clip = make_clip(Path(folder) / f"{width}x{height}.mp4", width, height, CLIP_FRAMES)
+            clip = make_clip(Path(folder) / f"{width}x{height}.mp4", width, height, CLIP_SECONDS * args.source_fps,
+                             args.source_fps)
             if args.compile:  # as `live --compile` does: compile before the stream starts
                 stylizer.stylize(np.zeros((height, width, 3), np.uint8), stylizer.code(stylizer.styles[0]))
             for stabilize in {"off": [False], "on": [True], "both": [False, True]}[args.stabilize]:
                 rows.append(measure(stylizer, clip, resolution, args, stabilize))
         soak_result = None
         if args.soak_minutes > 0:
-            clip = make_clip(Path(folder) / "soak.mp4", 640, 480, CLIP_FRAMES)
+            clip = make_clip(Path(folder) / "soak.mp4", 640, 480, CLIP_SECONDS * 30)
             soak_result = soak(stylizer, clip, args.soak_minutes, args.sink)
             if not args.json:
                 print(f"soak {args.soak_minutes} min at 640x480: RSS {soak_result['rss_start_mb']} -> "

@@ -62,8 +62,8 @@ class BenchRow:
         return dict(self.__dict__)
 
 
-def make_clip(target: Path, width: int, height: int, frames: int) -> Path:
-    """The sample clip scaled to ``width x height`` (looped if short), without audio."""
+def make_clip(target: Path, width: int, height: int, frames: int, fps: int = 30) -> Path:
+    """The sample clip scaled to ``width x height`` (looped if short), at ``fps`` frames a second, without audio."""
     images = []
     with VideoReader(SAMPLE_CLIP) as reader:
         for frame in reader:
@@ -72,7 +72,7 @@ def make_clip(target: Path, width: int, height: int, frames: int) -> Path:
                 break
     from PIL import Image
 
-    with VideoWriter(target, width, height, Fraction(1, 30), 30.0) as writer:
+    with VideoWriter(target, width, height, Fraction(1, fps), float(fps)) as writer:
         for index in range(frames):
             image = images[index % len(images)]
             writer.write(np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR)), index)
