@@ -39,8 +39,8 @@ AUTO_SMALL_PRESET = "superfast"
 #: Frames of 1280x720 and more encode with ultrafast on small machines (``SINGLE_THREAD_ENCODE_CORES``),
 #: where x264 on its one thread is a third of a frame's CPU time or more and sets a file's pace.
 #: Stylized 1920x1080 frames at CRF 18: superfast took 2.3x ultrafast's CPU time (59 against 26 ms a
-#: frame) for 0.58x the bytes and 1.7 dB more PSNR; `stylecast stylize` ran 1.4x faster at 1080p and
-#: 1.25x at 720p with ultrafast (BENCHMARKS.md, "x264 sets the pace at 720p and 1080p").
+#: frame) for 0.58x the bytes and 1.7 dB more PSNR; `stylecast stylize` ran 1.36x faster at 1080p and
+#: 1.08x at 720p with ultrafast (BENCHMARKS.md, "x264 sets the pace at 720p and 1080p").
 FAST_ENCODE_PIXELS = 1280 * 720
 #: x264 encodes on one thread on machines of up to this many cores: there the stylization already
 #: fills every core, and x264's frame threads cost CPU for nothing (1280x720 superfast CRF 18 on 2
