@@ -25,4 +25,5 @@ def test_bench_measures_us_and_the_peer(capsys: pytest.CaptureFixture[str]) -> N
     assert all(r["network_fps"] > 0 and r["end_to_end_fps"] > 0 for r in rows)
     assert list(rows[0]["cpu_ms"]) == ["decode", "stylize", "stabilize", "upsample", "encode"]
     assert rows[0]["cpu_ms"]["stabilize"] > 0  # the frames after the first are blended
+    assert {r["preset"] for r in rows} == {"superfast"}  # both encoded alike, as `--preset auto` picks below 720p
     assert main(["bench", "--resolutions", "96by64"]) == 2

@@ -36,7 +36,7 @@ import numpy as np
 
 from stylecast.io.frames import i420_planes, i420_size, i420_to_rgb, rgb_to_i420
 from stylecast.io.reader import VideoReader
-from stylecast.io.writer import VideoWriter
+from stylecast.io.writer import DEFAULT_PRESET, VideoWriter, pick_preset
 from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_video
 from stylecast.runtime.stabilize import FlowStabilizer
 from stylecast.runtime.upscale import AUTO_FULL_SIDE, guided_upscale_i420, shrink_i420
@@ -57,6 +57,7 @@ class BenchRow:
     end_to_end_fps: float
     working: str = "full"                      # the size G ran at: "full" or "WxH"
     cpu_ms: dict[str, float] | None = None     # CPU time of one frame per stage (stylecast rows)
+    preset: str = ""                           # the x264 preset the file was encoded with (``--preset auto``'s pick)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -169,7 +170,8 @@ def _measure(stylizer: Any, system: str, backend: str, clip: Path, size: tuple[i
                           repeats, workers)
     result = stylize_video(stylizer, clip, tmp / "out.mp4", StyleRequest(code, stabilize=ours),
                           show_progress=False, workers=workers)
-    row = BenchRow(system, backend, f"{size[0]}x{size[1]}", round(network, 2), result.fps)
+    row = BenchRow(system, backend, f"{size[0]}x{size[1]}", round(network, 2), result.fps,
+                   preset=pick_preset(DEFAULT_PRESET, *size))
     if ours:
         dims = stylizer.working_size.dims(*size, lambda _dims: 0.0, video=True)  # as chosen by the calls above
         row.working = "full" if dims is None else f"{dims[0]}x{dims[1]}"
@@ -275,7 +277,7 @@ def precision_psnr(model: str | None, backend: str, precision: str, styles: Sequ
 
 def _format(row: BenchRow) -> str:
     line = (f"{row.system:<20} {row.backend:<11} {row.resolution:>10} G at {row.working:>9}  "
-            f"network {row.network_fps:7.2f} fps  end-to-end {row.end_to_end_fps:7.2f} fps")
+            f"network {row.network_fps:7.2f} fps  end-to-end {row.end_to_end_fps:7.2f} fps  x264 {row.preset}")
     if row.cpu_ms:
         line += "  CPU ms/frame: " + " ".join(f"{stage} {ms:g}" for stage, ms in row.cpu_ms.items())
     return line
