@@ -36,7 +36,7 @@ import numpy as np
 
 from stylecast.io.frames import i420_planes, i420_size, i420_to_rgb, rgb_to_i420
 from stylecast.io.reader import VideoReader
-from stylecast.io.writer import DEFAULT_PRESET, VideoWriter, pick_preset
+from stylecast.io.writer import VideoWriter, pick_preset
 from stylecast.runtime.pipeline import StyleRequest, plan_workers, stylize_video
 from stylecast.runtime.stabilize import FlowStabilizer
 from stylecast.runtime.upscale import AUTO_FULL_SIDE, guided_upscale_i420, shrink_i420
@@ -168,10 +168,10 @@ def _measure(stylizer: Any, system: str, backend: str, clip: Path, size: tuple[i
         image = next(iter(reader)).image
     network = _median_fps(functools.partial(stylizer.stylize_i420 if ours else stylizer.stylize, image, code),
                           repeats, workers)
-    result = stylize_video(stylizer, clip, tmp / "out.mp4", StyleRequest(code, stabilize=ours),
-                          show_progress=False, workers=workers)
+    request = StyleRequest(code, stabilize=ours)
+    result = stylize_video(stylizer, clip, tmp / "out.mp4", request, show_progress=False, workers=workers)
     row = BenchRow(system, backend, f"{size[0]}x{size[1]}", round(network, 2), result.fps,
-                   preset=pick_preset(DEFAULT_PRESET, *size))
+                   preset=pick_preset(request.preset, *size))
     if ours:
         dims = stylizer.working_size.dims(*size, lambda _dims: 0.0, video=True)  # as chosen by the calls above
         row.working = "full" if dims is None else f"{dims[0]}x{dims[1]}"
