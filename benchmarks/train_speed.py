@@ -74,7 +74,9 @@ def measure(precision: str, size: int, batch: int, repeats: int, data: list[str]
         ids = torch.cat([b.style_ids, b.style_ids])
         stats = torch.randn(2 * batch, STYLE_STAT_DIM)
         use = torch.zeros(2 * batch, dtype=torch.bool)
-        layers = sorted(set(trainer.style_layers) | {config.loss.content_layer})
+        objective = trainer.objective
+        content_layers = list(objective.content_layers)
+        layers = objective.output_layers
 
         def g_part() -> None:
             with autocast():
@@ -86,20 +88,21 @@ def measure(precision: str, size: int, batch: int, repeats: int, data: list[str]
         def e_part() -> None:
             with autocast():
                 with torch.no_grad():
-                    trainer.features(b.pair.cur, [config.loss.content_layer])
+                    trainer.features(b.pair.cur, content_layers)
                 feats = trainer.features(out_cur, layers)
             sum(f.float().mean() for f in feats.values()).backward()
 
         with autocast():
             fixed = {k: v.detach().requires_grad_() for k, v in trainer.features(out_cur, layers).items()}
-            target = fixed[config.loss.content_layer].detach()
+            targets = {k: fixed[k].detach() for k in content_layers}
         grams = {k: v[b.style_ids] for k, v in trainer.target_grams.items()}
         prev_out = torch.rand(batch, 3, size, size, requires_grad=True)
         feat = torch.rand(batch, 64, size // 4, size // 4, requires_grad=True)
 
         def loss_part() -> None:
-            total = (L.content_loss(fixed[config.loss.content_layer], target)
-                     + L.style_loss(fixed, grams, trainer.style_layer_weights) + L.total_variation(out_cur)
+            content = sum(w * L.content_loss(fixed[k], targets[k]) for k, w in objective.content_layers.items())
+            total = (content + L.style_loss(fixed, grams, dict(objective.style_layers), energy_cap=objective.energy_cap)
+                     + L.total_variation(out_cur)
                      + L.temporal_output_loss(out_cur, prev_out, b.pair.cur, b.pair.prev, b.pair.flow, b.pair.mask)
                      + L.temporal_feature_loss(feat, feat.detach(), b.pair.flow, b.pair.mask))
             total.backward()
