@@ -160,6 +160,16 @@ class Judge:
                 "lab": share("lab", self.lab.distance)}  # type: ignore[arg-type]
 
 
+def at_scale(run: Stylize, image: np.ndarray, scale: float) -> np.ndarray:
+    """``run`` on ``image`` resized by ``scale``, its output resized back: G's strokes at 1/scale of
+    their size relative to the picture."""
+    h, w = image.shape[:2]
+    size = (max(16, round(w * scale)), max(16, round(h * scale)))
+    inner = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+    out = run(np.ascontiguousarray(np.clip(inner, 0, 255).astype(np.uint8)))
+    return cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA if scale > 1 else cv2.INTER_CUBIC)
+
+
 def load_photos(folders: list[str], count: int, side: int, skip: int = 0) -> list[tuple[str, np.ndarray]]:
     photos = []
     for folder in folders:
@@ -217,6 +227,9 @@ def main() -> None:
     parser.add_argument("--photo-offset", type=int, default=0, help="skip this many photos of each folder")
     parser.add_argument("--knob", type=float, action="append", default=[],
                         help="knob settings to measure for models that have one (default: the model's middle)")
+    parser.add_argument("--scale", type=float, action="append", default=[],
+                        help="also run each model on the photo resized by this factor, its output resized "
+                             "back (the strokes' size against the picture's); repeatable")
     parser.add_argument("--compare-palette", action="store_true",
                         help="also run each model without the painting's palette (label-nopalette)")
     parser.add_argument("--clips", nargs="*", default=[])
@@ -255,6 +268,7 @@ def main() -> None:
             paintings.append((name, Path(args.style_images) / info[name]["extra"]["image"], name))
 
     settings: list[float | None] = list(args.knob) or [None]
+    scales: list[float] = list(args.scale) or [1.0]
     systems: dict[str, Callable[[str, Path, str | None], Stylize]] = {}
 
     def peer_system(_name: str, painting: Path, _bank: str | None) -> Stylize:
@@ -262,17 +276,21 @@ def main() -> None:
 
     systems["peer"] = peer_system
     for label, stylizer in stylizers.items():
-        for knob, palette in itertools.product(settings, [True, False] if args.compare_palette else [True]):
+        for knob, palette, scale in itertools.product(settings, [True, False] if args.compare_palette else [True],
+                                                      scales):
             if knob is not None and not stylizer.has_knob:
                 continue
-            tag = (label if knob is None else f"{label}@{knob:g}") + ("" if palette else "-nopalette")
+            tag = ((label if knob is None else f"{label}@{knob:g}") + ("" if palette else "-nopalette")
+                   + ("" if scale == 1.0 else f"-x{scale:g}"))
 
             def make(name: str, painting: Path, bank: str | None, s: Stylizer = stylizer,
-                     k: float | None = knob, p: bool = palette) -> Stylize:
+                     k: float | None = knob, p: bool = palette, z: float = scale) -> Stylize:
                 code = s.code(bank if bank is not None else str(painting))
                 if not p:
                     code[..., -PALETTE_WIDTH:] = 0.0  # a zero tail: G's own colours
-                return lambda x: s.stylize(x, code, knob=k)
+                if z == 1.0:
+                    return lambda x: s.stylize(x, code, knob=k)
+                return lambda x: at_scale(lambda y: s.stylize(y, code, knob=k), x, z)
             systems[tag] = make
 
     rows: list[dict[str, object]] = []
