@@ -34,8 +34,11 @@ export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 
 common=(--set run.vgg19=gpu_pack/vgg19.bin --set "run.minutes=$minutes" --set run.steps=1000000
         --set run.threads=4 --set run.image_every=0 --set run.snapshot_every=0)
-# From scratch: the recipe's warm-start settings go back to the zoo recipe's (configs/zoo.toml).
-scratch=(--set loss.encoder_start=2000 --set optim.g_lr=1e-3 --set optim.code_lr=2e-2 --set optim.warmup_steps=200)
+# From scratch: the recipe's warm-start settings go back to the zoo recipe's (configs/zoo.toml), and the
+# style encoder has no offset head: from scratch at G's rate it diverged (offsets of 350 by step 2,000, every
+# pool painting a flat grey picture; BENCHMARKS.md, "The scratch recipe's offsets diverged").
+scratch=(--set loss.encoder_start=2000 --set optim.g_lr=1e-3 --set optim.code_lr=2e-2 --set optim.warmup_steps=200
+         --set encoder.offsets=false)
 
 "$python" -m stylecast train --config configs/look.toml --out runs/gpu_look --init gpu_pack/init.safetensors \
     --set data.painting_probability=0.75 "${common[@]}" >runs/gpu_look.log 2>&1 &
