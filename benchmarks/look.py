@@ -165,8 +165,7 @@ def at_scale(run: Stylize, image: np.ndarray, scale: float) -> np.ndarray:
     their size relative to the picture."""
     h, w = image.shape[:2]
     size = (max(16, round(w * scale)), max(16, round(h * scale)))
-    inner = cv2.resize(image, size, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
-    out = run(np.ascontiguousarray(np.clip(inner, 0, 255).astype(np.uint8)))
+    out = run(cv2.resize(image, size, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA))
     return cv2.resize(out, (w, h), interpolation=cv2.INTER_AREA if scale > 1 else cv2.INTER_CUBIC)
 
 
