@@ -24,6 +24,9 @@ Measures, none of which a training loss optimises:
   - closeness to the painting, each as the share of the photo-to-painting distance that the output
     closes (0: no closer than the photo, 1: as close as the painting itself):
       * gram: E's Gram matrices at relu1_1..relu4_1 (what the style loss trains: reported, not trusted);
+        the sum of the four layers' squared errors, where relu4_1's outweighs the other three's together
+        more than 10x (they differ by four orders of magnitude at the same weight).
+        ``--gram-layers`` adds each layer's share on its own (closed_gram_relu1_1, ...);
       * peer: the peer's own style-prediction vector (its Inception network; training never sees it);
       * lab: the sliced Wasserstein distance between the CIELAB colour distributions.
   - flicker: the warping error (Lai et al. 2018) on real clips, and the same divided by the input
@@ -141,8 +144,9 @@ class Judge:
         return {k: L.gram_matrix(v) for k, v in feats.items()}
 
     @staticmethod
-    def gram_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
-        return float(sum(((a[k] - b[k]) ** 2).mean() for k in GRAM_LAYERS))
+    def gram_distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], layers: list[str] = GRAM_LAYERS
+                      ) -> float:
+        return float(sum(((a[k] - b[k]) ** 2).mean() for k in layers))
 
     def vector(self, image: np.ndarray) -> np.ndarray:
         return np.asarray(self.peer.style_vector(Image.fromarray(image)), dtype=np.float64).ravel()
@@ -155,9 +159,14 @@ class Judge:
         def share(key: str, dist: Callable[[object, object], float]) -> float:
             return 1.0 - dist(output[key], painting[key]) / max(dist(photo[key], painting[key]), 1e-12)
 
+        grams = [photo["gram"], output["gram"], painting["gram"]]
+        layers = {layer: 1.0 - self.gram_distance(grams[1], grams[2], [layer])  # type: ignore[arg-type]
+                  / max(self.gram_distance(grams[0], grams[2], [layer]), 1e-12)  # type: ignore[arg-type]
+                  for layer in GRAM_LAYERS}
         return {"gram": share("gram", self.gram_distance),  # type: ignore[arg-type]
                 "peer": share("peer", lambda a, b: float(np.linalg.norm(a - b))),  # type: ignore[operator]
-                "lab": share("lab", self.lab.distance)}  # type: ignore[arg-type]
+                "lab": share("lab", self.lab.distance),  # type: ignore[arg-type]
+                **{f"gram_{layer}": value for layer, value in layers.items()}}
 
 
 def at_scale(run: Stylize, image: np.ndarray, scale: float) -> np.ndarray:
@@ -240,6 +249,8 @@ def main() -> None:
     parser.add_argument("--sheet", help="side-by-side JPEG: photo, painting, peer, each model")
     parser.add_argument("--sheet-rows", type=int, default=12)
     parser.add_argument("--json")
+    parser.add_argument("--gram-layers", action="store_true",
+                        help="also report the Gram share closed at each layer on its own")
     parser.add_argument("--peer-arithmetic", choices=["reference", "native"], default="reference",
                         help="the peer's int8 graphs as written, the same on every CPU (reference), or through "
                              "ONNX Runtime's int8 kernels, which depend on the CPU (native)")
@@ -318,6 +329,8 @@ def main() -> None:
               flush=True)
 
     keys = ["structure", "structure_fine", "closed_gram", "closed_peer", "closed_lab"]
+    if args.gram_layers:
+        keys += [f"closed_gram_{layer}" for layer in GRAM_LAYERS]
     summary = summarise(rows, keys)
 
     diversity: dict[str, float] = {}
