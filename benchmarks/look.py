@@ -40,6 +40,7 @@ Measures, none of which a training loss optimises:
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import statistics
@@ -159,14 +160,11 @@ class Judge:
         def share(key: str, dist: Callable[[object, object], float]) -> float:
             return 1.0 - dist(output[key], painting[key]) / max(dist(photo[key], painting[key]), 1e-12)
 
-        grams = [photo["gram"], output["gram"], painting["gram"]]
-        layers = {layer: 1.0 - self.gram_distance(grams[1], grams[2], [layer])  # type: ignore[arg-type]
-                  / max(self.gram_distance(grams[0], grams[2], [layer]), 1e-12)  # type: ignore[arg-type]
-                  for layer in GRAM_LAYERS}
         return {"gram": share("gram", self.gram_distance),  # type: ignore[arg-type]
                 "peer": share("peer", lambda a, b: float(np.linalg.norm(a - b))),  # type: ignore[operator]
                 "lab": share("lab", self.lab.distance),  # type: ignore[arg-type]
-                **{f"gram_{layer}": value for layer, value in layers.items()}}
+                **{f"gram_{layer}": share("gram", functools.partial(self.gram_distance, layers=[layer]))
+                   for layer in GRAM_LAYERS}}
 
 
 def at_scale(run: Stylize, image: np.ndarray, scale: float) -> np.ndarray:
