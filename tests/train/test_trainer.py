@@ -261,6 +261,23 @@ def test_pool_samples_take_the_encoder_code_and_their_painting_targets(tiny_over
     assert np.isfinite(report["g_total"]) and "d_total" in report
 
 
+def test_pool_paintings_are_weighed_as_at_a_higher_knob(tiny_overrides: list[str], tmp_path: Path) -> None:
+    """``loss.painting_knob_shift``: a pool sample's style term counts R^shift more and its content term R^shift
+    less than at the same knob without the shift; the bank's samples are weighed as before."""
+    pool = _painting_pool(tmp_path / "pool")
+    extra = [f'data.paintings="{pool}"', "data.painting_crop=48", "model.knob=true", "loss.knob_range=8.0",
+             "optim.warmup_steps=0", "run.precision='fp32'"]
+    for share, ratio in (("1.0", 8.0 ** 0.5), ("0.0", 1.0)):
+        reports = [_trainer(tiny_overrides, tmp_path / f"run{share}{shift}",
+                            extra + [f"data.painting_probability={share}", f"loss.painting_knob_shift={shift}"]
+                            ).g_step(_trainer(tiny_overrides, tmp_path / "batch", extra + [
+                                f"data.painting_probability={share}"]).make_batch(0))[0]
+                   for shift in (0.0, 0.5)]
+        plain, shifted = reports
+        assert shifted["g_style"] == pytest.approx(plain["g_style"] * ratio, rel=1e-4)
+        assert shifted["g_content"] == pytest.approx(plain["g_content"] / ratio, rel=1e-4)
+
+
 def test_a_knob_g_warm_started_from_one_without_matches_it_at_every_setting(tiny_overrides: list[str],
                                                                            tmp_path: Path) -> None:
     plain = _trainer(tiny_overrides, tmp_path / "plain")
@@ -282,6 +299,7 @@ def test_a_knob_g_warm_started_from_one_without_matches_it_at_every_setting(tiny
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["loss.knob_range=8.0"], "model.knob"),
+    (["model.knob=true", "loss.painting_knob_shift=0.5"], "knob_range"),
     (['loss.content_layers=["relu2_1", "relu4_1"]', "loss.content_layer_weights=[1.0]"], "same"),
 ])
 def test_inconsistent_recipes_are_refused(tiny_overrides: list[str], tmp_path: Path, extra: list[str],

@@ -43,7 +43,7 @@ from stylecast.styles import attach_palette
 from stylecast.styles.library import StyleLibrary, UserStyle
 from stylecast.styling.encode import painting_tensor
 from stylecast.styling.painting import check_painting, painting_palette, painting_scale, read_painting
-from stylecast.train.objective import PerceptualObjective
+from stylecast.train.objective import PerceptualObjective, painting_balance
 from stylecast.train.precision import autocast, resolve_precision
 
 #: Content photos shipped for adaptation (see ``samples/CREDITS.md``).
@@ -161,7 +161,9 @@ def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 
     net, meta = load_stylenet(model_path)
     net.requires_grad_(False)
     net.eval()
-    recipe = PerceptualObjective.from_recipe((meta.get("training") or {}).get("loss") or {})
+    loss_recipe = (meta.get("training") or {}).get("loss") or {}
+    # A user's painting is weighed as training weighed the pool's (objective.painting_balance).
+    recipe = PerceptualObjective.from_recipe(loss_recipe).rebalanced(painting_balance(loss_recipe))
     objective = PerceptualObjective(recipe.content_layers, recipe.style_layers,
                                     recipe.content_weight if content_weight is None else content_weight,
                                     recipe.style_weight if style_weight is None else style_weight,

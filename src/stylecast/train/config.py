@@ -67,6 +67,8 @@ class LossConfig:
     style_energy_cap: bool = False                     # cap each target Gram's weight at the bank's median energy
     knob_range: float = 0.0                            # > 0: train G's content-vs-style knob (model.knob):
                                                        # style x R^t, content x R^-t, t ~ U[-0.5, 0.5]
+    painting_knob_shift: float = 0.0                   # paintings from outside the bank (the pool, add-style)
+                                                       # are weighed as at the knob's t + this (objective.py)
     style_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
     style_layer_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
     encoder_probability: float = 0.25                  # share of samples stylized with encoder codes
@@ -144,6 +146,9 @@ class TrainConfig:
                              f"number of layers (got {loss.content_layers} and {loss.content_layer_weights})")
         if loss.knob_range > 0 and not self.model.knob:
             raise InputError("loss.knob_range trains G's content-vs-style knob: set model.knob = true as well")
+        if loss.painting_knob_shift > 0 and not loss.knob_range > 0:
+            raise InputError("loss.painting_knob_shift moves paintings along the knob's loss weights: set "
+                             "loss.knob_range > 0 as well, or the shift to 0")
         if data.painting_cache and loss.palette:
             raise InputError("data.painting_cache keeps no painting crops, and loss.palette needs them: turn one off")
         if self.encoder.train_only and not (data.paintings and data.painting_probability > 0):
@@ -168,7 +173,7 @@ class TrainConfig:
 
 def _range_of(section: str, key: str) -> tuple[float, float]:
     """The valid range of a numeric config key: by its name's role (weight, probability, size, rate ...)."""
-    if key.endswith("probability") or key in ("beta1", "beta2"):
+    if key.endswith("probability") or key in ("beta1", "beta2", "painting_knob_shift"):
         return 0.0, 1.0
     if key == "ema_decay":
         return 0.0, 0.999999

@@ -28,6 +28,20 @@ ZOO_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 ZOO_CONTENT_LAYER = "relu4_1"
 
 
+def painting_balance(loss: Mapping[str, Any]) -> float:
+    """How much more a painting from outside the bank (the pool in training, a user's painting in
+    ``add-style``) weighs style against content than a bank style at the same knob: ``R ** shift`` for
+    the recipe's ``knob_range`` R and ``painting_knob_shift`` (1.0 when either is absent or zero).
+
+    Such a painting lands more softly than the bank's at the same weights (its Gram distance from a
+    photo is smaller: held-out artworks have about 0.6x the bank's median Gram energy at relu2_1..relu4_1),
+    so its style term counts as at a higher knob (BENCHMARKS.md, "Unseen paintings land as hard as the bank's").
+    """
+    knob_range = float(loss.get("knob_range") or 0.0)
+    shift = float(loss.get("painting_knob_shift") or 0.0)
+    return max(knob_range, 1.0) ** shift
+
+
 @dataclass(frozen=True)
 class PerceptualObjective:
     """Weights and layers of the content, style and TV terms.
@@ -63,6 +77,11 @@ class PerceptualObjective:
                    float(loss.get("content_weight", ZOO_CONTENT_WEIGHT)),
                    float(loss.get("style_weight", ZOO_STYLE_WEIGHT)),
                    float(loss.get("tv_weight", ZOO_TV_WEIGHT)))
+
+    def rebalanced(self, factor: float) -> PerceptualObjective:
+        """The same objective with style x ``factor`` and content / ``factor`` (a knob's move)."""
+        return PerceptualObjective(self.content_layers, self.style_layers, self.content_weight / factor,
+                                   self.style_weight * factor, self.tv_weight, self.energy_cap)
 
     def with_energy_cap(self, cap: Mapping[str, float] | None) -> PerceptualObjective:
         return PerceptualObjective(self.content_layers, self.style_layers, self.content_weight, self.style_weight,

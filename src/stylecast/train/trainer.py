@@ -40,7 +40,7 @@ from stylecast.models.style import STYLE_STAT_LAYERS, StyleInfo, StyleNet, style
 from stylecast.train.checkpoint import load_checkpoint, save_checkpoint
 from stylecast.train.config import TrainConfig
 from stylecast.train.distributed import DistInfo, pick_device
-from stylecast.train.objective import PerceptualObjective
+from stylecast.train.objective import PerceptualObjective, painting_balance
 from stylecast.train.palette import batch_palettes, through_palette
 from stylecast.train.precision import autocast, resolve_precision
 from stylecast.train.stopping import StopAtStepEnd
@@ -117,6 +117,7 @@ class Trainer:
         self._prepare_style_targets()
         self.objective = PerceptualObjective.from_recipe(dataclasses.asdict(config.loss)).with_energy_cap(
             self.energy_cap)
+        self.painting_balance = painting_balance(dataclasses.asdict(config.loss))
 
         self.net_ddp: nn.Module = self.net
         self.disc_ddp: nn.Module = self.disc
@@ -300,7 +301,9 @@ class Trainer:
         knob = self._to_device(batch.knob) if self.config.model.knob else None
         # The knob's loss weights (Babaeizadeh & Ghiasi 2020): style x R^t, content x R^-t per sample.
         knob_scale = torch.pow(torch.tensor(max(cfg.knob_range, 1.0)), self._to_device(batch.knob)[:, 0])
-        bank_sample = (~self._to_device(batch.from_pool)).float()
+        from_pool = self._to_device(batch.from_pool)
+        knob_scale = torch.where(from_pool, knob_scale * self.painting_balance, knob_scale)
+        bank_sample = (~from_pool).float()
         with self.autocast():
             out, feats, bank_codes, enc_codes = self.net_ddp(
                 frames, torch.cat([ids, ids]), style_stats.repeat(2, 1),
