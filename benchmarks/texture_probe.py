@@ -32,6 +32,18 @@ def unsharp(image: np.ndarray, amount: float, sigma: float) -> np.ndarray:
     return np.clip(image + amount * (image - blurred), 0, 255).astype(np.uint8)
 
 
+def half_size(image: np.ndarray) -> np.ndarray:
+    h, w = image.shape[:2]
+    small = cv2.resize(image, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def noisy(image: np.ndarray, sigma: float, colour: bool) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    shape = image.shape if colour else (*image.shape[:2], 1)
+    return np.clip(image + rng.normal(0.0, sigma, shape), 0, 255).astype(np.uint8)
+
+
 VARIANTS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "as made": lambda out, photo: out,
     "unsharp 0.5 (sigma 1)": lambda out, photo: unsharp(out, 0.5, 1.0),
@@ -40,11 +52,17 @@ VARIANTS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "unsharp 1 (sigma 2)": lambda out, photo: unsharp(out, 1.0, 2.0),
     "blur sigma 0.7": lambda out, photo: cv2.GaussianBlur(out, (0, 0), 0.7),
     "blur sigma 1.2": lambda out, photo: cv2.GaussianBlur(out, (0, 0), 1.2),
+    # what G's head does to whatever it lays down: it works at half size and doubles bilinearly
+    "half size, bilinear x2": lambda out, photo: half_size(out),
+    # fine speckle, as the peer's pictures show at the pixel scale: a fixed seed, so the same every run
+    "noise, grey, sigma 6 levels": lambda out, photo: noisy(out, 6.0, colour=False),
+    "noise, colour, sigma 6 levels": lambda out, photo: noisy(out, 6.0, colour=True),
+    "noise, colour, sigma 12 levels": lambda out, photo: noisy(out, 12.0, colour=True),
     "0.8 output + 0.2 photo": lambda out, photo: (0.8 * out + 0.2 * photo).astype(np.uint8),
     "0.6 output + 0.4 photo": lambda out, photo: (0.6 * out + 0.4 * photo).astype(np.uint8),
 }
 
-PEER_VARIANTS = ("unsharp 0.5 (sigma 1)", "blur sigma 0.7")
+PEER_VARIANTS = ("unsharp 0.5 (sigma 1)", "blur sigma 0.7", "half size, bilinear x2")
 
 
 def main() -> None:
