@@ -16,18 +16,13 @@ from stylecast.runtime.engine import create_engine
 from stylecast.runtime.postprocess import finish, inference_inputs
 
 
-@pytest.fixture(scope="module", params=["project_first", "upsample_first", "detail"])
+@pytest.fixture(scope="module", params=["project_first", "upsample_first"])
 def model(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Both ways up of G (today's, and that of model files from the first releases) and a G with the
-    full-resolution detail path."""
+    """Both ways up of G: today's, and that of model files from the first releases."""
     torch.manual_seed(7)
-    config = (GeneratorConfig(upsample="upsample_first", detail=4) if request.param == "detail"
-              else GeneratorConfig(upsample=request.param))
-    net = StyleNet([StyleInfo("alpha"), StyleInfo("beta")], config)
-    with torch.no_grad():  # a trained-like modulation, so styles differ; a detail path that adds something
+    net = StyleNet([StyleInfo("alpha"), StyleInfo("beta")], GeneratorConfig(upsample=request.param))
+    with torch.no_grad():  # a trained-like modulation, so styles differ
         net.generator.modulation.weight.normal_(std=0.2)
-        if net.generator.detail_head is not None:
-            net.generator.detail_head.weight.normal_(std=0.2)
     return save_stylenet(net, tmp_path_factory.mktemp("m") / "m.safetensors")
 
 

@@ -297,24 +297,6 @@ def test_a_knob_g_warm_started_from_one_without_matches_it_at_every_setting(tiny
     assert (gentle - wild).abs().max() > 1e-3
 
 
-def test_a_g_with_the_detail_path_warm_starts_as_the_g_without(tiny_overrides: list[str], tmp_path: Path) -> None:
-    plain = _trainer(tiny_overrides, tmp_path / "plain")
-    plain.save()
-    detailed = _trainer(tiny_overrides, tmp_path / "detail", ["model.detail=4"])
-    detailed.init_from_model(tmp_path / "plain" / "model.safetensors")
-    frame = torch.rand(1, 3, 36, 44)
-    code = plain.net.bank[:1]
-    with torch.no_grad():
-        torch.testing.assert_close(detailed.net.generator(frame, code), plain.net.generator(frame, code))
-        detailed.net.generator.detail_head.weight.normal_(std=0.5)   # once trained, the path draws
-        drawn = detailed.net.generator(frame, code)
-    assert (drawn - plain.net.generator(frame, code)).abs().max() > 1e-3
-    # the way back is refused: a file with the path does not warm-start a G without it
-    detailed.save()
-    with pytest.raises(InputError, match="architecture"):
-        _trainer(tiny_overrides, tmp_path / "again").init_from_model(tmp_path / "detail" / "model.safetensors")
-
-
 @pytest.mark.parametrize(("extra", "message"), [
     (["loss.knob_range=8.0"], "model.knob"),
     (["model.knob=true", "loss.painting_knob_shift=0.5"], "knob_range"),

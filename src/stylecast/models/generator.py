@@ -50,7 +50,6 @@ class GeneratorConfig:
     code_dim: int = 64           # length of a style code
     upsample: str = "project_first"  # or "upsample_first", the layout of the first released models
     knob: bool = False           # a trained content-vs-style knob (Babaeizadeh & Ghiasi 2020) conditions G
-    detail: int = 0              # channels of the full-resolution detail path (0: none, as the first models)
 
     def __post_init__(self) -> None:
         if self.upsample not in UPSAMPLE_MODES:
@@ -175,16 +174,6 @@ class Generator(nn.Module):
                               else UpsampleProject(cfg.channels, cfg.stem_channels))
         self.up_norm = CondInstanceNorm(cfg.stem_channels)
         self.head = nn.Conv2d(cfg.stem_channels, 3, 3, padding=1)
-        # The detail path: the way up once more, to full size on a few channels, and a 3x3 to RGB added
-        # to the bilinear head's picture. Zero at init, so a G warm-started from one without it starts
-        # as that G.
-        self.detail_up: ProjectUpsample | None = None
-        self.detail_head: nn.Conv2d | None = None
-        if cfg.detail:
-            self.detail_up = ProjectUpsample(cfg.stem_channels, cfg.detail)
-            self.detail_head = nn.Conv2d(cfg.detail, 3, 3, padding=1)
-            nn.init.zeros_(self.detail_head.weight)
-            nn.init.zeros_(self.detail_head.bias)
         self.frame_skip = nn.Conv2d(3, 3, 1)
         # One linear map from the code to every normalisation layer's (gamma, beta): blending codes
         # is then exactly blending the normalisation parameters.
@@ -238,10 +227,8 @@ class Generator(nn.Module):
             x = block(x, params[2 + 2 * index: 4 + 2 * index])
         features = x
         x = torch.relu(self.up_norm(self.up(x), *params[-1]) + s)
-        rgb = F.interpolate(self.head(x), scale_factor=2.0, mode="bilinear", align_corners=False)
-        if self.detail_up is not None and self.detail_head is not None:
-            rgb = rgb + self.detail_head(torch.relu(self.detail_up(x)))
-        x = rgb + self.frame_skip(padded.to(x.dtype))
+        x = F.interpolate(self.head(x), scale_factor=2.0, mode="bilinear", align_corners=False)
+        x = x + self.frame_skip(padded.to(x.dtype))
         out = torch.sigmoid(x[:, :, :height, :width])
         if return_features:
             return out, features

@@ -444,8 +444,7 @@ class Trainer:
         try:
             for target in [self.net] + ([self.ema] if self.ema is not None else []):
                 missing, unexpected = target.load_state_dict(state, strict=False)
-                if unexpected or any(not key.startswith(("generator.knob_modulation.", "generator.detail_",
-                                                                        "encoder.offsets."))
+                if unexpected or any(not key.startswith(("generator.knob_modulation.", "encoder.offsets."))
                                      for key in missing):
                     raise RuntimeError(f"missing {missing}, unexpected {unexpected}")
         except RuntimeError as error:
