@@ -5,13 +5,13 @@
 
 Each shipped style on each photo, as the model makes it and after one cheap change of the output
 (unsharp masks, Gaussian blurs, half size doubled bilinearly as G's head does, fixed noise, a mix
-with the photo), beside the peer. Prints, per variant, the
-mean kept structure and the share of the distance to the painting closed by the peer's style vector
-and by CIELAB (the measures of ``look.py``, the peer's graphs as written). If the gap by the peer's
-vector were a matter of sharpness or of how much photo shows through, one of these would close part
-of it; BENCHMARKS.md ("What does not close the gap") records that none does. Three of the changes are
-also made to the peer's picture, to show how much such a change alone costs by each measure
-("The half-size head": half size costs the peer 0.17 of its 0.65).
+with the photo), beside the peer. Prints, per variant, the mean kept structure and the share of the
+distance to the painting closed by the peer's style vector and by CIELAB (the measures of
+``look.py``, the peer's graphs as written). If the gap by the peer's vector were a matter of
+sharpness or of how much photo shows through, one of these would close part of it; BENCHMARKS.md
+("What does not close the gap") records that none does. Three of the changes are also made to the
+peer's picture, to show how much such a change alone costs by each measure ("The half-size head":
+half size costs the peer 0.17 of its 0.65).
 """
 
 from __future__ import annotations
