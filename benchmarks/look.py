@@ -26,7 +26,8 @@ Measures, none of which a training loss optimises:
       * gram: E's Gram matrices at relu1_1..relu4_1 (what the style loss trains: reported, not trusted);
         the sum of the four layers' squared errors, where relu4_1's outweighs the other three's together
         more than 10x (they differ by four orders of magnitude at the same weight).
-        ``--gram-layers`` adds each layer's share on its own (closed_gram_relu1_1, ...);
+        ``--gram-layers`` adds each layer's share on its own (closed_gram_relu1_1, ...), and relu1_2 and
+        relu2_2, which the style loss does not train;
       * peer: the peer's own style-prediction vector (its Inception network; training never sees it);
       * lab: the sliced Wasserstein distance between the CIELAB colour distributions.
   - flicker: the warping error (Lai et al. 2018) on real clips, and the same divided by the input
@@ -62,6 +63,8 @@ from stylecast.styles.palette import PALETTE_WIDTH
 from stylecast.stylizer import Stylizer
 
 GRAM_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1"]
+#: ``--gram-layers`` also reports these on their own (the second conv of blocks 1 and 2: the finest texture)
+FINE_GRAM_LAYERS = ["relu1_2", "relu2_2"]
 Stylize = Callable[[np.ndarray], np.ndarray]
 
 
@@ -141,7 +144,7 @@ class Judge:
 
     @torch.no_grad()
     def grams(self, image: np.ndarray) -> dict[str, torch.Tensor]:
-        feats = self.vgg(to_tensor(image)[None], GRAM_LAYERS)
+        feats = self.vgg(to_tensor(image)[None], GRAM_LAYERS + FINE_GRAM_LAYERS)
         return {k: L.gram_matrix(v) for k, v in feats.items()}
 
     @staticmethod
@@ -164,7 +167,7 @@ class Judge:
                 "peer": share("peer", lambda a, b: float(np.linalg.norm(a - b))),  # type: ignore[operator]
                 "lab": share("lab", self.lab.distance),  # type: ignore[arg-type]
                 **{f"gram_{layer}": share("gram", functools.partial(self.gram_distance, layers=[layer]))
-                   for layer in GRAM_LAYERS}}
+                   for layer in GRAM_LAYERS + FINE_GRAM_LAYERS}}
 
 
 def at_scale(run: Stylize, image: np.ndarray, scale: float) -> np.ndarray:
@@ -328,7 +331,7 @@ def main() -> None:
 
     keys = ["structure", "structure_fine", "closed_gram", "closed_peer", "closed_lab"]
     if args.gram_layers:
-        keys += [f"closed_gram_{layer}" for layer in GRAM_LAYERS]
+        keys += [f"closed_gram_{layer}" for layer in GRAM_LAYERS + FINE_GRAM_LAYERS]
     summary = summarise(rows, keys)
 
     diversity: dict[str, float] = {}

@@ -435,3 +435,15 @@ def test_the_painting_cache_gives_each_painting_its_fixed_crops_targets_once(tin
 def test_the_painting_cache_refuses_training_through_the_palette(tiny_overrides: list[str], tmp_path: Path) -> None:
     with pytest.raises(InputError, match="painting_cache"):
         _trainer(tiny_overrides, tmp_path, ["data.painting_cache=true", "loss.palette=true"])
+
+
+def test_the_moments_term_joins_gs_total_with_its_weight(tiny_overrides: list[str], tmp_path: Path) -> None:
+    """``loss.moment_weight``: the painting's per-channel statistics as a loss term of G, reported as
+    ``g_moments`` and added to the total with its weight (the same batch, the same start)."""
+    extra = ["optim.warmup_steps=10", "run.precision='fp32'"]
+    batch = _trainer(tiny_overrides, tmp_path / "batch", extra).make_batch(0)
+    reports = [_trainer(tiny_overrides, tmp_path / f"w{weight}", extra + [f"loss.moment_weight={weight}"]
+                        ).train_step(copy.deepcopy(batch)) for weight in (0.0, 5.0)]
+    assert "g_moments" not in reports[0]
+    assert reports[1]["g_moments"] > 0
+    assert reports[1]["g_total"] == pytest.approx(reports[0]["g_total"] + 5.0 * reports[1]["g_moments"], rel=1e-5)

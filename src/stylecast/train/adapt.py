@@ -194,7 +194,7 @@ def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 
 
 class _Problem:
     """What adaptation optimises against: G (frozen), E, the model's own perceptual objective and the
-    painting's Gram targets, with the style encoder's instant code (and offsets, when it predicts
+    painting's Gram targets (and statistics), with the style encoder's instant code (and offsets, when it predicts
     them; else zeros) as the starting point."""
 
     def __init__(self, net: StyleNet, vgg: VGG19Features, objective: PerceptualObjective, painting: np.ndarray,
@@ -204,7 +204,8 @@ class _Problem:
         # the trainer computes them (stylecast.styling: the one preprocessing).
         with torch.no_grad():
             feats = vgg(painting_tensor(painting, scale), sorted(set(objective.style_layers) | set(STYLE_STAT_LAYERS)))
-            code, offsets = net.encoder.vector(style_statistics(feats))
+            self.target_stats = style_statistics(feats)                                         # (1, STYLE_STAT_DIM)
+            code, offsets = net.encoder.vector(self.target_stats)
             self.instant = code.float()                                                         # (1, code_dim)
             self.encoder_offsets = offsets is not None
             self.instant_offsets = (torch.zeros(1, net.generator.offset_dim) if offsets is None
@@ -222,7 +223,8 @@ class _Problem:
         with autocast(self.precision, torch.device("cpu")):
             out = self.generator(frames, code, offsets=offsets)
             assert isinstance(out, torch.Tensor)
-            return self.objective.terms(self.vgg, out.float(), frames, self.target_grams)
+            return self.objective.terms(self.vgg, out.float(), frames, self.target_grams,
+                                        target_stats=self.target_stats)
 
     def style_loss(self, code: torch.Tensor, frames: torch.Tensor, offsets: torch.Tensor | None = None) -> float:
         with torch.no_grad():

@@ -64,6 +64,8 @@ class LossConfig:
     gan_mode: str = "bce"
     content_layers: list[str] = field(default_factory=lambda: ["relu4_1"])
     content_layer_weights: list[float] = field(default_factory=lambda: [1.0])
+    moment_weight: float = 0.0                         # > 0: also match the painting's per-channel feature
+                                                       # statistics (objective.py, the moments term)
     style_energy_cap: bool = False                     # cap each target Gram's weight at the bank's median energy
     knob_range: float = 0.0                            # > 0: train G's content-vs-style knob (model.knob):
                                                        # style x R^t, content x R^-t, t ~ U[-0.5, 0.5]

@@ -1,7 +1,8 @@
 """G's perceptual objective, one definition for training and for ``add-style``'s adaptation.
 
 content (VGG features at several layers) + style (Gram matrices at several layers) + total
-variation, each with its weight. Training adds the adversarial, temporal and encoder terms and the
+variation (+ optionally the moments: per-channel log-mean and log-std of E's features, the style
+encoder's statistics), each with its weight. Training adds the adversarial, temporal and encoder terms and the
 knob's per-sample weights (``trainer.py``); adaptation optimises a code against exactly this part,
 read back from the model file's recipe, so a style adapted for a model is judged as that model was
 trained.
@@ -9,6 +10,7 @@ trained.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import torch
 
 from stylecast import losses as L
+from stylecast.models.style import STYLE_STAT_LAYERS, style_statistics
 
 #: E as the objective reads it: ``features(images (B, 3, H, W), layers) -> {layer: (B, C, h, w)}``.
 Features = Callable[[torch.Tensor, list[str]], dict[str, torch.Tensor]]
@@ -51,6 +54,9 @@ class PerceptualObjective:
         content_weight, style_weight, tv_weight: the terms' weights in G's total.
         energy_cap: per style layer, the Gram energy above which a target counts relatively
             (``losses.style_loss``); ``None``: plain Gram error.
+        moment_weight: weight of the moments term: the squared error between the output's and the
+            painting's ``style_statistics`` (every channel counts alike, where the Gram error is ruled
+            by the few channels with the most energy); 0: no such term.
     """
 
     content_layers: Mapping[str, float]
@@ -59,6 +65,7 @@ class PerceptualObjective:
     style_weight: float
     tv_weight: float
     energy_cap: Mapping[str, float] | None = None
+    moment_weight: float = 0.0
 
     @classmethod
     def from_recipe(cls, loss: Mapping[str, Any]) -> PerceptualObjective:
@@ -76,27 +83,31 @@ class PerceptualObjective:
                    dict(zip(style, map(float, style_weights), strict=True)),
                    float(loss.get("content_weight", ZOO_CONTENT_WEIGHT)),
                    float(loss.get("style_weight", ZOO_STYLE_WEIGHT)),
-                   float(loss.get("tv_weight", ZOO_TV_WEIGHT)))
+                   float(loss.get("tv_weight", ZOO_TV_WEIGHT)), None,
+                   float(loss.get("moment_weight") or 0.0))
 
     def rebalanced(self, factor: float) -> PerceptualObjective:
         """The same objective with style x ``factor`` and content / ``factor`` (a knob's move)."""
-        return PerceptualObjective(self.content_layers, self.style_layers, self.content_weight / factor,
-                                   self.style_weight * factor, self.tv_weight, self.energy_cap)
+        return dataclasses.replace(self, content_weight=self.content_weight / factor,
+                                   style_weight=self.style_weight * factor)
 
     def with_energy_cap(self, cap: Mapping[str, float] | None) -> PerceptualObjective:
-        return PerceptualObjective(self.content_layers, self.style_layers, self.content_weight, self.style_weight,
-                                   self.tv_weight, cap)
+        return dataclasses.replace(self, energy_cap=cap)
 
     @property
     def output_layers(self) -> list[str]:
         """Every VGG layer the objective reads from the stylized frames."""
-        return sorted(set(self.content_layers) | set(self.style_layers))
+        moments = set(STYLE_STAT_LAYERS) if self.moment_weight else set()
+        return sorted(set(self.content_layers) | set(self.style_layers) | moments)
 
     def terms(self, features: Features, out: torch.Tensor, frames: torch.Tensor,
-              target_grams: Mapping[str, torch.Tensor], per_sample: bool = False) -> dict[str, torch.Tensor]:
+              target_grams: Mapping[str, torch.Tensor], per_sample: bool = False,
+              target_stats: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The unweighted ``content``, ``style`` and ``tv`` terms of stylized ``out`` ``(B, 3, H, W)`` for
         the input ``frames`` and the style's ``target_grams`` (``{layer: (B or 1, C, C)}``), with E's
-        ``features(images, layers)``; ``per_sample``: content and style as ``(B,)``."""
+        ``features(images, layers)``; ``per_sample``: content and style as ``(B,)``. With a
+        ``moment_weight``, also ``moments`` against ``target_stats`` (``(B or 1, STYLE_STAT_DIM)``,
+        the painting's ``style_statistics``)."""
         out_feats = features(out, self.output_layers)
         with torch.no_grad():
             targets = features(frames, list(self.content_layers))
@@ -105,9 +116,18 @@ class PerceptualObjective:
         style = L.style_loss(out_feats, target_grams, dict(self.style_layers), per_sample=per_sample,
                              energy_cap=self.energy_cap)
         assert isinstance(content, torch.Tensor)
-        return {"content": content, "style": style, "tv": L.total_variation(out)}
+        terms = {"content": content, "style": style, "tv": L.total_variation(out)}
+        if self.moment_weight:
+            if target_stats is None:
+                raise ValueError("the objective has a moments term: pass the painting's target_stats")
+            error = (style_statistics(out_feats) - target_stats.float()) ** 2
+            terms["moments"] = error.mean(dim=1) if per_sample else error.mean()
+        return terms
 
     def total(self, terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """The weighted sum of the three terms (means, when they are per sample)."""
-        return (self.content_weight * terms["content"].mean() + self.style_weight * terms["style"].mean()
-                + self.tv_weight * terms["tv"])
+        """The weighted sum of the terms (means, when they are per sample)."""
+        total = (self.content_weight * terms["content"].mean() + self.style_weight * terms["style"].mean()
+                 + self.tv_weight * terms["tv"])
+        if self.moment_weight:
+            total = total + self.moment_weight * terms["moments"].mean()
+        return total
