@@ -21,6 +21,9 @@ from stylecast.losses import (
     gram_matrix,
     masked_mean,
     rgb_to_luminance,
+    slice_directions,
+    sliced_wasserstein_loss,
+    sorted_projections,
     style_loss,
     temporal_feature_loss,
     temporal_output_loss,
@@ -193,6 +196,58 @@ def test_content_and_style_gradcheck() -> None:
              "b": gram_matrix(torch.rand(1, 3, 2, 2, dtype=torch.float64))}
     _gradcheck(lambda a, b: style_loss({"a": a, "b": b}, grams, {"b": 0.5}),
                _f64(2, 2, 3, 3), _f64(2, 3, 2, 2))
+
+
+def test_slice_directions_are_orthonormal_and_the_same_every_time() -> None:
+    directions = slice_directions(5)
+    torch.testing.assert_close(directions.T @ directions, torch.eye(5), atol=1e-5, rtol=0)
+    slice_directions.cache_clear()
+    torch.testing.assert_close(slice_directions(5), directions, atol=0, rtol=0)
+
+
+def test_sorted_projections_ignore_where_features_are_and_compare_across_sizes() -> None:
+    torch.manual_seed(0)
+    feats = torch.rand(2, 3, 8, 8)
+    quantiles = sorted_projections(feats, 16)
+    assert quantiles.shape == (2, 3, 16) and quantiles.dtype == torch.float32
+    assert bool((quantiles.diff(dim=2) >= 0).all())
+    shuffled = feats.flatten(2)[:, :, torch.randperm(64)].reshape(2, 3, 8, 8)
+    torch.testing.assert_close(sorted_projections(shuffled, 16), quantiles)
+    tiled = feats.repeat(1, 1, 2, 2)  # the same distribution on a map four times the size
+    torch.testing.assert_close(sorted_projections(tiled, 16), quantiles)
+    constant = torch.ones(1, 3, 4, 4)
+    expected = (torch.ones(1, 3) @ slice_directions(3))[0]
+    torch.testing.assert_close(sorted_projections(constant, 4)[0], expected[:, None].expand(3, 4))
+
+
+def test_sliced_wasserstein_sees_distributions_that_a_gram_matrix_cannot_tell_apart() -> None:
+    """Half the positions at 0 and half at 2, against all at sqrt(2): the same Gram matrix (second
+    moment 2), different distributions."""
+    spread = torch.zeros(1, 1, 4, 4)
+    spread[..., :2, :] = 2.0
+    flat = torch.full((1, 1, 4, 4), math.sqrt(2.0))
+    torch.testing.assert_close(gram_matrix(spread), gram_matrix(flat))
+    target = {"a": sorted_projections(spread)}
+    assert float(sliced_wasserstein_loss({"a": spread}, target, {"a": 1.0})) == pytest.approx(0.0, abs=1e-10)
+    # quantiles of |x| = sqrt(2) against 0 and 2: (sqrt 2 - 0)^2 and (2 - sqrt 2)^2, half each
+    expected = 0.5 * (2.0 + (2.0 - math.sqrt(2.0)) ** 2)
+    assert float(sliced_wasserstein_loss({"a": flat}, target, {"a": 3.0})) == pytest.approx(3.0 * expected, rel=1e-5)
+
+
+def test_sliced_wasserstein_per_sample_broadcast_mismatch_and_gradient() -> None:
+    torch.manual_seed(1)
+    target = {"a": sorted_projections(torch.rand(1, 2, 4, 4)), "b": sorted_projections(torch.rand(1, 3, 2, 2))}
+    outs = {"a": torch.rand(3, 2, 5, 5), "b": torch.rand(3, 3, 3, 3)}
+    per_sample = sliced_wasserstein_loss(outs, target, {"a": 1.0, "b": 0.5}, per_sample=True)
+    assert per_sample.shape == (3,)
+    torch.testing.assert_close(per_sample.mean(), sliced_wasserstein_loss(outs, target, {"a": 1.0, "b": 0.5}))
+    with pytest.raises(ValueError, match="quantiles for 'a'"):
+        sliced_wasserstein_loss(outs, {"a": target["b"]}, {"a": 1.0})  # 3 channels against 2
+    with pytest.raises(ValueError, match="at least one layer"):
+        sliced_wasserstein_loss(outs, target, {})
+    double = {k: v.double() for k, v in target.items()}
+    _gradcheck(lambda a, b: sliced_wasserstein_loss({"a": a, "b": b}, double, {"a": 1.0, "b": 0.5}),
+               _f64(2, 2, 4, 4), _f64(2, 3, 2, 2))
 
 
 # --- total variation, luminance, masked mean ------------------------------------------------------------

@@ -12,6 +12,7 @@ pixels from the current frame to the previous one, masks ``(B, 1, H, W)``, 1.0 w
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 
@@ -92,6 +93,82 @@ def gram_matrix(features: Tensor) -> Tensor:
     with _no_autocast(features):
         flat = _full_precision(features).reshape(batch, channels, height * width)
         return torch.bmm(flat, flat.transpose(1, 2)) / (channels * height * width)
+
+
+#: How many evenly spaced quantiles of each projected feature ``sorted_projections`` keeps.
+QUANTILES = 128
+#: At most this many positions of a feature map are sorted (a fixed spread-out subset of a larger map):
+#: sorting all of relu1_1's at 192 px took 1 s of a 3 s training step on one core, and 128 quantiles
+#: are as well estimated from 4,096 samples.
+SORTED_POSITIONS = 4096
+
+
+@functools.lru_cache(maxsize=16)
+def slice_directions(channels: int) -> Tensor:
+    """``(channels, channels)`` float32 orthonormal directions, the same in every process and run
+    (a fixed seed): the slices of :func:`sliced_wasserstein_loss`. Read-only (cached)."""
+    generator = torch.Generator().manual_seed(1000 + channels)
+    directions, _ = torch.linalg.qr(torch.randn(channels, channels, generator=generator))
+    return directions
+
+
+@functools.lru_cache(maxsize=16)
+def _sampled_positions(count: int, keep: int) -> Tensor:
+    """``keep`` of ``count`` positions, a fixed random subset (the same every run), in order. Read-only."""
+    generator = torch.Generator().manual_seed(2000 + count)
+    return torch.randperm(count, generator=generator)[:keep].sort().values
+
+
+def sorted_projections(features: Tensor, quantiles: int = QUANTILES, positions: int = SORTED_POSITIONS) -> Tensor:
+    """The distribution of each feature map along fixed directions, as quantiles.
+
+    The features at every position (at most ``positions`` of them: a fixed random subset of a larger
+    map) are projected on :func:`slice_directions` and sorted per direction; ``quantiles`` evenly spaced
+    order statistics (at the middle of equal shares) are kept, so that maps of different sizes compare.
+
+    Args:
+        features: ``(B, C, H, W)``.
+
+    Returns:
+        ``(B, C, quantiles)`` float32 (computed in float32 inside autocast), non-decreasing along the last axis.
+    """
+    _check_4d("features", features)
+    batch, channels, height, width = features.shape
+    with _no_autocast(features):
+        flat = _full_precision(features).reshape(batch, channels, height * width)
+        if height * width > positions:
+            flat = flat[:, :, _sampled_positions(height * width, positions).to(flat.device)]
+        projected = torch.einsum("bcn,cd->bdn", flat, slice_directions(channels).to(flat))
+        ordered, _ = torch.sort(projected, dim=2)
+        count = projected.shape[2]
+        index = ((torch.arange(quantiles, device=flat.device) + 0.5) * count / quantiles).long().clamp(max=count - 1)
+        return ordered[:, :, index]
+
+
+def sliced_wasserstein_loss(output_features: Mapping[str, Tensor], target_quantiles: Mapping[str, Tensor],
+                            layer_weights: Mapping[str, float], per_sample: bool = False) -> Tensor:
+    """Weighted sum over layers of the squared sliced Wasserstein distance between feature distributions
+    (Heitz et al. 2021, "A Sliced Wasserstein Loss for Neural Texture Synthesis"): the whole distribution
+    of the features along each direction, where a Gram matrix holds only their second moments.
+
+    Args:
+        output_features: layer -> ``(B, C, H, W)`` features of the stylized images.
+        target_quantiles: layer -> ``(B or 1, C, QUANTILES)`` from :func:`sorted_projections` of the painting.
+        layer_weights: layer -> weight; every layer named must have a target.
+        per_sample: ``(B,)`` instead of the mean.
+    """
+    total: Tensor | None = None
+    for layer, weight in layer_weights.items():
+        target = target_quantiles[layer]
+        mine = sorted_projections(output_features[layer], target.shape[-1])
+        if target.dim() != 3 or target.shape[1:] != mine.shape[1:] or target.shape[0] not in (1, mine.shape[0]):
+            raise ValueError(f"target quantiles for {layer!r} have shape {tuple(target.shape)}; the output's are "
+                             f"{tuple(mine.shape)}")
+        term = weight * ((mine - target.to(mine)) ** 2).mean(dim=(1, 2))
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError("sliced_wasserstein_loss needs at least one layer")
+    return total if per_sample else total.mean()
 
 
 def content_loss(output: Tensor, target: Tensor, per_sample: bool = False) -> Tensor:

@@ -1,4 +1,5 @@
-"""G's perceptual objective (train/objective.py): the moments term, with the real E."""
+"""G's perceptual objective (train/objective.py): the optional moments and sliced Wasserstein terms, with
+the real E."""
 
 from __future__ import annotations
 
@@ -87,3 +88,24 @@ def test_descending_the_moments_term_brings_an_image_to_the_paintings_statistics
         objective.total(terms).backward()
         optimiser.step()
     assert values[-1] < 0.3 * values[0], values
+
+
+def test_the_sliced_wasserstein_term_reads_its_targets_from_the_painting(vgg: VGG19Features) -> None:
+    objective = PerceptualObjective.from_recipe({**RECIPE, "swd_weight": 2.0, "swd_layers": ["relu1_1", "relu3_1"],
+                                                 "swd_layer_weights": [1.0, 0.5]})
+    assert objective.swd_layers == {"relu1_1": 1.0, "relu3_1": 0.5}
+    assert "relu3_1" in objective.painting_layers and "relu3_1" in objective.output_layers
+    painting = _painting()
+    with torch.no_grad():
+        targets = objective.painting_targets(vgg(painting, objective.painting_layers))
+    assert sorted(targets) == ["quantiles/relu1_1", "quantiles/relu3_1", "relu1_1", "relu2_1"]
+    assert targets["quantiles/relu3_1"].shape == (1, 256, L.QUANTILES)
+    assert float(objective.terms(vgg, painting, painting, targets)["swd"]) < 1e-6
+    grey = torch.full_like(painting, 0.5)
+    terms = objective.terms(vgg, grey, grey, targets)
+    assert float(terms["swd"]) > 0
+    off = PerceptualObjective.from_recipe({**RECIPE, "swd_layers": ["relu1_1"]})  # no weight: no term
+    assert sorted(off.painting_targets(vgg(painting, off.painting_layers))) == ["relu1_1", "relu2_1"]
+    plain = off.terms(vgg, grey, grey, targets)
+    assert "swd" not in plain
+    assert float(objective.total(terms)) == pytest.approx(float(off.total(plain)) + 2.0 * float(terms["swd"]), rel=1e-5)

@@ -410,8 +410,8 @@ def test_the_painting_cache_gives_each_painting_its_fixed_crops_targets_once(tin
     index = int(first.pool_ids[0])
     crop = trainer.pool.images.crops(torch.tensor([index]), 48, torch.Generator().manual_seed(
         trainer.config.run.seed * 1_000_003 + index))
-    feats = trainer.features(crop, sorted(set(trainer.style_layers) | set(STYLE_STAT_LAYERS)))
-    for layer in trainer.style_layers:
+    feats = trainer.features(crop, sorted(set(trainer.objective.style_layers) | set(STYLE_STAT_LAYERS)))
+    for layer in trainer.objective.style_layers:
         torch.testing.assert_close(grams[layer][0], L.gram_matrix(feats[layer])[0])
     torch.testing.assert_close(stats[0], style_statistics(feats)[0])
     # Another trainer (a resumed run) that first meets the painting at another step: the same targets.
@@ -419,7 +419,7 @@ def test_the_painting_cache_gives_each_painting_its_fixed_crops_targets_once(tin
     later = next(b for b in map(other.make_batch, range(1, 50)) if index in b.pool_ids.tolist())
     row = later.pool_ids.tolist().index(index)
     other_grams, _ = other._style_targets(later)
-    for layer in trainer.style_layers:
+    for layer in trainer.objective.style_layers:
         torch.testing.assert_close(other_grams[layer][row], grams[layer][0], rtol=1e-3, atol=1e-3)  # batched apart
     # Drawn again, nothing is computed: E is not called.
     cached = len(trainer._pool_cache)
@@ -437,13 +437,19 @@ def test_the_painting_cache_refuses_training_through_the_palette(tiny_overrides:
         _trainer(tiny_overrides, tmp_path, ["data.painting_cache=true", "loss.palette=true"])
 
 
-def test_the_moments_term_joins_gs_total_with_its_weight(tiny_overrides: list[str], tmp_path: Path) -> None:
-    """``loss.moment_weight``: the painting's per-channel statistics as a loss term of G, reported as
-    ``g_moments`` and added to the total with its weight (the same batch, the same start)."""
-    extra = ["optim.warmup_steps=10", "run.precision='fp32'"]
+@pytest.mark.parametrize(("key", "term"), [("moment_weight", "moments"), ("swd_weight", "swd")])
+def test_optional_style_terms_join_gs_total_with_their_weight(tiny_overrides: list[str], tmp_path: Path, key: str,
+                                                               term: str) -> None:
+    """``loss.moment_weight`` (the painting's per-channel statistics) and ``loss.swd_weight`` (its feature
+    distributions, sliced Wasserstein), on bank and pool samples alike: reported as ``g_<term>`` and added
+    to G's total with their weight (the same batch, the same start)."""
+    pool = _painting_pool(tmp_path / "pool")
+    extra = ["optim.warmup_steps=10", "run.precision='fp32'", f'data.paintings="{pool}"', "data.painting_crop=48",
+             "data.painting_probability=0.5", "data.painting_cache=true"]
     batch = _trainer(tiny_overrides, tmp_path / "batch", extra).make_batch(0)
-    reports = [_trainer(tiny_overrides, tmp_path / f"w{weight}", extra + [f"loss.moment_weight={weight}"]
+    assert 0 < int(batch.from_pool.sum()) < len(batch.from_pool)
+    reports = [_trainer(tiny_overrides, tmp_path / f"w{weight}", extra + [f"loss.{key}={weight}"]
                         ).train_step(copy.deepcopy(batch)) for weight in (0.0, 5.0)]
-    assert "g_moments" not in reports[0]
-    assert reports[1]["g_moments"] > 0
-    assert reports[1]["g_total"] == pytest.approx(reports[0]["g_total"] + 5.0 * reports[1]["g_moments"], rel=1e-5)
+    assert f"g_{term}" not in reports[0]
+    assert reports[1][f"g_{term}"] > 0
+    assert reports[1]["g_total"] == pytest.approx(reports[0]["g_total"] + 5.0 * reports[1][f"g_{term}"], rel=1e-5)

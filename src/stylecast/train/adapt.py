@@ -32,7 +32,6 @@ import torch
 from PIL import Image
 from torch import nn
 
-from stylecast import losses as L
 from stylecast.data.images import ContentImages, _resize_short_side, _to_chw_uint8, list_images, load_rgb
 from stylecast.errors import InputError
 from stylecast.modelfile import default_model_path, model_digest, read_metadata
@@ -203,14 +202,15 @@ class _Problem:
         # The instant code and the Gram targets from the painting at the training scale, in float32 as
         # the trainer computes them (stylecast.styling: the one preprocessing).
         with torch.no_grad():
-            feats = vgg(painting_tensor(painting, scale), sorted(set(objective.style_layers) | set(STYLE_STAT_LAYERS)))
+            layers = sorted(set(objective.painting_layers) | set(STYLE_STAT_LAYERS))
+            feats = vgg(painting_tensor(painting, scale), layers)
             self.target_stats = style_statistics(feats)                                         # (1, STYLE_STAT_DIM)
             code, offsets = net.encoder.vector(self.target_stats)
             self.instant = code.float()                                                         # (1, code_dim)
             self.encoder_offsets = offsets is not None
             self.instant_offsets = (torch.zeros(1, net.generator.offset_dim) if offsets is None
                                     else offsets.float())                                       # (1, offset_dim)
-            self.target_grams = {layer: L.gram_matrix(feats[layer]) for layer in objective.style_layers}
+            self.target_grams = objective.painting_targets(feats)
 
     def vector(self, code: torch.Tensor) -> torch.Tensor:
         """``code`` as G's part of a style vector: with the instant offsets when the encoder gave some."""

