@@ -437,12 +437,11 @@ def test_the_painting_cache_refuses_training_through_the_palette(tiny_overrides:
         _trainer(tiny_overrides, tmp_path, ["data.painting_cache=true", "loss.palette=true"])
 
 
-@pytest.mark.parametrize(("key", "term"), [("moment_weight", "moments"), ("swd_weight", "swd")])
-def test_optional_style_terms_join_gs_total_with_their_weight(tiny_overrides: list[str], tmp_path: Path, key: str,
-                                                               term: str) -> None:
-    """``loss.moment_weight`` (the painting's per-channel statistics) and ``loss.swd_weight`` (its feature
-    distributions, sliced Wasserstein), on bank and pool samples alike: reported as ``g_<term>`` and added
-    to G's total with their weight (the same batch, the same start)."""
+def test_the_sliced_wasserstein_term_joins_gs_total_with_its_weight(tiny_overrides: list[str], tmp_path: Path
+                                                                     ) -> None:
+    """``loss.swd_weight`` (the painting's feature distributions), on bank and pool samples alike: reported
+    as ``g_swd`` and added to G's total with its weight (the same batch, the same start)."""
+    key, term = "swd_weight", "swd"
     pool = _painting_pool(tmp_path / "pool")
     extra = ["optim.warmup_steps=10", "run.precision='fp32'", f'data.paintings="{pool}"', "data.painting_crop=48",
              "data.painting_probability=0.5", "data.painting_cache=true"]

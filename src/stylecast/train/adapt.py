@@ -193,8 +193,8 @@ def adapt_style(model_path: Path | None, painting: np.ndarray, minutes: float = 
 
 class _Problem:
     """What adaptation optimises against: G (frozen), E, the model's own perceptual objective and the
-    painting's Gram targets (and statistics), with the style encoder's instant code (and offsets, when it predicts
-    them; else zeros) as the starting point."""
+    painting's targets (``objective.painting_targets``), with the style encoder's instant code (and
+    offsets, when it predicts them; else zeros) as the starting point."""
 
     def __init__(self, net: StyleNet, vgg: VGG19Features, objective: PerceptualObjective, painting: np.ndarray,
                  scale: int, precision: str) -> None:
@@ -204,8 +204,7 @@ class _Problem:
         with torch.no_grad():
             layers = sorted(set(objective.painting_layers) | set(STYLE_STAT_LAYERS))
             feats = vgg(painting_tensor(painting, scale), layers)
-            self.target_stats = style_statistics(feats)                                         # (1, STYLE_STAT_DIM)
-            code, offsets = net.encoder.vector(self.target_stats)
+            code, offsets = net.encoder.vector(style_statistics(feats))
             self.instant = code.float()                                                         # (1, code_dim)
             self.encoder_offsets = offsets is not None
             self.instant_offsets = (torch.zeros(1, net.generator.offset_dim) if offsets is None
@@ -223,8 +222,7 @@ class _Problem:
         with autocast(self.precision, torch.device("cpu")):
             out = self.generator(frames, code, offsets=offsets)
             assert isinstance(out, torch.Tensor)
-            return self.objective.terms(self.vgg, out.float(), frames, self.target_grams,
-                                        target_stats=self.target_stats)
+            return self.objective.terms(self.vgg, out.float(), frames, self.target_grams)
 
     def style_loss(self, code: torch.Tensor, frames: torch.Tensor, offsets: torch.Tensor | None = None) -> float:
         with torch.no_grad():

@@ -64,8 +64,6 @@ class LossConfig:
     gan_mode: str = "bce"
     content_layers: list[str] = field(default_factory=lambda: ["relu4_1"])
     content_layer_weights: list[float] = field(default_factory=lambda: [1.0])
-    moment_weight: float = 0.0                         # > 0: also match the painting's per-channel feature
-                                                       # statistics (objective.py, the moments term)
     swd_weight: float = 0.0                            # > 0: also match the painting's feature distributions
                                                        # (sliced Wasserstein, losses.sliced_wasserstein_loss)
     swd_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1"])

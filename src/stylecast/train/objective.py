@@ -1,8 +1,8 @@
 """G's perceptual objective, one definition for training and for ``add-style``'s adaptation.
 
 content (VGG features at several layers) + style (Gram matrices at several layers) + total
-variation (+ optionally the moments: per-channel log-mean and log-std of E's features, the style
-encoder's statistics), each with its weight. Training adds the adversarial, temporal and encoder terms and the
+variation (+ optionally a sliced Wasserstein term on the painting's feature distributions), each
+with its weight. Training adds the adversarial, temporal and encoder terms and the
 knob's per-sample weights (``trainer.py``); adaptation optimises a code against exactly this part,
 read back from the model file's recipe, so a style adapted for a model is judged as that model was
 trained.
@@ -18,7 +18,6 @@ from typing import Any
 import torch
 
 from stylecast import losses as L
-from stylecast.models.style import STYLE_STAT_LAYERS, style_statistics
 
 #: E as the objective reads it: ``features(images (B, 3, H, W), layers) -> {layer: (B, C, h, w)}``.
 Features = Callable[[torch.Tensor, list[str]], dict[str, torch.Tensor]]
@@ -59,9 +58,6 @@ class PerceptualObjective:
         swd_layers: VGG layer name -> weight inside the sliced Wasserstein term (``losses.sliced_wasserstein_loss``:
             the whole distribution of the features along fixed directions); swd_weight: that term's weight in
             G's total (0: no such term).
-        moment_weight: weight of the moments term: the squared error between the output's and the
-            painting's ``style_statistics`` (every channel counts alike, where the Gram error is ruled
-            by the few channels with the most energy); 0: no such term.
     """
 
     content_layers: Mapping[str, float]
@@ -70,7 +66,6 @@ class PerceptualObjective:
     style_weight: float
     tv_weight: float
     energy_cap: Mapping[str, float] | None = None
-    moment_weight: float = 0.0
     swd_layers: Mapping[str, float] = dataclasses.field(default_factory=dict)
     swd_weight: float = 0.0
 
@@ -95,7 +90,6 @@ class PerceptualObjective:
                    float(loss.get("content_weight", ZOO_CONTENT_WEIGHT)),
                    float(loss.get("style_weight", ZOO_STYLE_WEIGHT)),
                    float(loss.get("tv_weight", ZOO_TV_WEIGHT)), None,
-                   float(loss.get("moment_weight") or 0.0),
                    dict(zip(swd, map(float, swd_weights), strict=True)),
                    float(loss.get("swd_weight") or 0.0))
 
@@ -115,9 +109,8 @@ class PerceptualObjective:
     @property
     def painting_layers(self) -> list[str]:
         """Every VGG layer ``painting_targets`` reads from a painting."""
-        moments = set(STYLE_STAT_LAYERS) if self.moment_weight else set()
         swd = set(self.swd_layers) if self.swd_weight else set()
-        return sorted(set(self.style_layers) | moments | swd)
+        return sorted(set(self.style_layers) | swd)
 
     def painting_targets(self, features: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """A painting's targets from E's features of it (``{layer: (B, C, H, W)}``, at least
@@ -131,13 +124,11 @@ class PerceptualObjective:
         return targets
 
     def terms(self, features: Features, out: torch.Tensor, frames: torch.Tensor,
-              targets: Mapping[str, torch.Tensor], per_sample: bool = False,
-              target_stats: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+              targets: Mapping[str, torch.Tensor], per_sample: bool = False) -> dict[str, torch.Tensor]:
         """The unweighted ``content``, ``style`` and ``tv`` terms of stylized ``out`` ``(B, 3, H, W)`` for
         the input ``frames`` and the style's ``targets`` (``painting_targets``, batched as B or 1), with E's
-        ``features(images, layers)``; ``per_sample``: content and style as ``(B,)``. With a
-        ``moment_weight``, also ``moments`` against ``target_stats`` (``(B or 1, STYLE_STAT_DIM)``,
-        the painting's ``style_statistics``)."""
+        ``features(images, layers)``; ``per_sample``: content and style as ``(B,)``. With a ``swd_weight``,
+        also ``swd``."""
         out_feats = features(out, self.output_layers)
         with torch.no_grad():
             frame_feats = features(frames, list(self.content_layers))
@@ -152,19 +143,12 @@ class PerceptualObjective:
             quantiles = {layer: targets[f"{QUANTILES_KEY}{layer}"] for layer in self.swd_layers}
             terms["swd"] = L.sliced_wasserstein_loss(out_feats, quantiles, dict(self.swd_layers),
                                                      per_sample=per_sample)
-        if self.moment_weight:
-            if target_stats is None:
-                raise ValueError("the objective has a moments term: pass the painting's target_stats")
-            error = (style_statistics(out_feats) - target_stats.float()) ** 2
-            terms["moments"] = error.mean(dim=1) if per_sample else error.mean()
         return terms
 
     def total(self, terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The weighted sum of the terms (means, when they are per sample)."""
         total = (self.content_weight * terms["content"].mean() + self.style_weight * terms["style"].mean()
                  + self.tv_weight * terms["tv"])
-        if self.moment_weight:
-            total = total + self.moment_weight * terms["moments"].mean()
         if self.swd_weight:
             total = total + self.swd_weight * terms["swd"].mean()
         return total

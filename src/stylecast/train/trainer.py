@@ -315,14 +315,13 @@ class Trainer:
                 out = through_palette(out, tails.repeat(2, 1))
             out_prev, out_cur = out.chunk(2)
             feat_prev, feat_cur = feats.float().chunk(2)
-            perceptual = self.objective.terms(self.features, out_cur, cur, target_grams, per_sample=True,
-                                              target_stats=style_stats)
+            perceptual = self.objective.terms(self.features, out_cur, cur, target_grams, per_sample=True)
             encoder_error = ((enc_codes.float() - bank_codes.detach().float()) ** 2).mean(dim=1)[: len(ids)]
             losses = {
                 "content": (perceptual["content"] / knob_scale).mean(),
                 "style": (perceptual["style"] * knob_scale).mean(),
                 "tv": perceptual["tv"],
-                **{key: (perceptual[key] * knob_scale).mean() for key in ("moments", "swd") if key in perceptual},
+                **({"swd": (perceptual["swd"] * knob_scale).mean()} if "swd" in perceptual else {}),
                 "temporal": L.temporal_output_loss(out_cur, out_prev, cur, prev, flow, mask),
                 "temporal_feat": L.temporal_feature_loss(feat_cur, feat_prev, flow, mask),
                 "encoder": (encoder_error * bank_sample).sum() / bank_sample.sum().clamp(min=1.0),
