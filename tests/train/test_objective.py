@@ -28,10 +28,14 @@ def _painting(seed: int = 0, size: int = 48) -> torch.Tensor:
     return torch.from_numpy(np.clip(image, 0, 1).astype(np.float32)).permute(2, 0, 1)[None]
 
 
-def test_the_knobs_move_and_the_energy_cap_keep_the_sliced_wasserstein_term() -> None:
+def test_the_knobs_move_scales_the_sliced_wasserstein_term_with_style_and_the_energy_cap_keeps_it() -> None:
+    """The trainer weighs the term per sample as it weighs the style term (the knob's R^t); add-style's
+    ``rebalanced`` must do the same, or a painting would be adapted to another balance than it was trained at."""
     objective = PerceptualObjective.from_recipe({**RECIPE, "swd_weight": 3.0, "swd_layers": ["relu1_1"]})
-    for changed in (objective.rebalanced(2.0), objective.with_energy_cap({"relu1_1": 1.0})):
-        assert (changed.swd_weight, changed.swd_layers) == (3.0, {"relu1_1": 1.0})
+    moved = objective.rebalanced(2.0)
+    assert (moved.swd_weight, moved.style_weight, moved.content_weight) == (6.0, 2e-4, 0.5e-5)
+    capped = objective.with_energy_cap({"relu1_1": 1.0})
+    assert (capped.swd_weight, capped.swd_layers) == (3.0, {"relu1_1": 1.0})
 
 
 def test_descending_the_sliced_wasserstein_term_brings_an_image_to_the_paintings_colours(vgg: VGG19Features

@@ -94,9 +94,10 @@ class PerceptualObjective:
                    float(loss.get("swd_weight") or 0.0))
 
     def rebalanced(self, factor: float) -> PerceptualObjective:
-        """The same objective with style x ``factor`` and content / ``factor`` (a knob's move)."""
+        """The same objective with style (both its terms) x ``factor`` and content / ``factor`` (a knob's
+        move, as the trainer weighs each sample)."""
         return dataclasses.replace(self, content_weight=self.content_weight / factor,
-                                   style_weight=self.style_weight * factor)
+                                   style_weight=self.style_weight * factor, swd_weight=self.swd_weight * factor)
 
     def with_energy_cap(self, cap: Mapping[str, float] | None) -> PerceptualObjective:
         return dataclasses.replace(self, energy_cap=cap)
