@@ -135,7 +135,7 @@ class PerceptualObjective:
             frame_feats = features(frames, list(self.content_layers))
         content = sum(weight * L.content_loss(out_feats[layer], frame_feats[layer], per_sample=per_sample)
                       for layer, weight in self.content_layers.items())
-        grams = {layer: target for layer, target in targets.items() if not layer.startswith(QUANTILES_KEY)}
+        grams = {layer: targets[layer] for layer in self.style_layers}
         style = L.style_loss(out_feats, grams, dict(self.style_layers), per_sample=per_sample,
                              energy_cap=self.energy_cap)
         assert isinstance(content, torch.Tensor)

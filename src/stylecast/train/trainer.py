@@ -245,8 +245,8 @@ class Trainer:
 
     @torch.no_grad()
     def _style_targets(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Per-sample Gram targets ``{layer: (B, C, C)}`` and encoder statistics ``(B, STYLE_STAT_DIM)``:
-        the bank painting's, or those of the pool sample's painting crop."""
+        """Per-sample painting targets (``objective.painting_targets``, batched as B) and encoder statistics
+        ``(B, STYLE_STAT_DIM)``: the bank painting's, or those of the pool sample's painting crop."""
         ids = self._to_device(batch.style_ids)
         grams = {k: v[ids] for k, v in self.target_grams.items()}
         stats = self._to_device(batch.style_stats)
@@ -262,7 +262,7 @@ class Trainer:
 
     @torch.no_grad()
     def _pool_targets(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Gram targets and encoder statistics of the pool samples' paintings: of the batch's crops, or
+        """Painting targets and encoder statistics of the pool samples' paintings: of the batch's crops, or
         (``data.painting_cache``) of each painting's own fixed crop, computed the first time it is drawn."""
         layers = sorted(set(self.objective.painting_layers) | set(STYLE_STAT_LAYERS))
         if not self.config.data.painting_cache:
