@@ -297,6 +297,27 @@ def test_a_knob_g_warm_started_from_one_without_matches_it_at_every_setting(tiny
     assert (gentle - wild).abs().max() > 1e-3
 
 
+def test_a_wider_g_warm_starts_from_a_narrower_model_file_and_trains(tiny_overrides: list[str], tmp_path: Path) -> None:
+    narrow = _trainer(tiny_overrides, tmp_path / "narrow")
+    with torch.no_grad():
+        narrow.net.generator.modulation.weight.normal_(std=0.2)   # styles that differ, as trained
+    narrow.save()
+    wide = _trainer(tiny_overrides, tmp_path / "wide", ["model.channels=40"])
+    wide.init_from_model(tmp_path / "narrow" / "model.safetensors")
+    frame = torch.rand(1, 3, 36, 44)
+    with torch.no_grad():
+        for style in range(2):
+            code = narrow.net.bank[style:style + 1]
+            torch.testing.assert_close(wide.net.generator(frame, code), narrow.net.generator(frame, code))
+    assert wide.net.generator.config.channels == 40
+    wide.fit(steps=2)
+    assert wide.net.generator.up.pointwise.weight[:, 32:].abs().sum() > 0   # the new channels came into use
+    # a narrower G than the file's is refused, naming what differs
+    with pytest.raises(InputError, match="architecture.*widened"):
+        _trainer(tiny_overrides, tmp_path / "narrower", ["model.channels=24"]).init_from_model(
+            tmp_path / "narrow" / "model.safetensors")
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     (["loss.knob_range=8.0"], "model.knob"),
     (["model.knob=true", "loss.painting_knob_shift=0.5"], "knob_range"),

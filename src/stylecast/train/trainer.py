@@ -37,6 +37,7 @@ from stylecast.models.discriminator import Discriminator
 from stylecast.models.encoder import VGG19Features
 from stylecast.models.io import save_stylenet
 from stylecast.models.style import STYLE_STAT_LAYERS, StyleInfo, StyleNet, style_statistics
+from stylecast.models.widen import widened_state
 from stylecast.train.checkpoint import load_checkpoint, save_checkpoint
 from stylecast.train.config import TrainConfig
 from stylecast.train.distributed import DistInfo, pick_device
@@ -432,7 +433,8 @@ class Trainer:
     def init_from_model(self, path: str | Path) -> None:
         """Warm start from a model file: G, bank and encoder; D and the optimizers start afresh.
 
-        The styles must be the same, in the same order (names are checked).
+        The styles must be the same, in the same order (names are checked). A G with fewer channels
+        than the config's grows into it, computing what it did (``models.widen``).
         """
         from stylecast.models.io import load_stylenet
 
@@ -443,6 +445,11 @@ class Trainer:
         # A G without a knob warm-starts one with it, and an encoder without offsets one with them: the
         # knob's modulation and the offset head start at zero (see Generator and StyleEncoder).
         state = net.state_dict()
+        if net.config.channels != self.net.config.channels:
+            try:
+                state = widened_state(net, self.net)
+            except ValueError as error:
+                raise InputError(f"{path} has another architecture than the config's [model] ({error})") from error
         try:
             for target in [self.net] + ([self.ema] if self.ema is not None else []):
                 missing, unexpected = target.load_state_dict(state, strict=False)

@@ -1,0 +1,140 @@
+"""How far does G's own objective reach? The picture optimised directly, beside G and the peer.
+
+    python benchmarks/ceiling.py [--model shipped] [--knob 0.5 --knob 1] [--steps 300] [--count 2] \
+        [--photo-offset 20] [--styles starry_night,great_wave,the_scream,composition_vii,wheat_field,night_cafe] \
+        [--sheet ceiling.jpg]
+
+For each shipped style and photo, the picture itself is optimised (Gatys et al. 2016: Adam on the
+pixels' logits, from the photo) against exactly the content, style and TV terms that the model file
+records G was trained with (``PerceptualObjective.from_recipe`` of its ``meta["training"]["loss"]``,
+with the knob's move and the bank's energy cap), and judged with ``look.py``'s measures beside the
+peer and G at the same knob. The optimised picture is what the objective asks for, free of G's
+limits: where it beats the peer by a measure that no loss uses and G does not, the losses are right
+and G falls short of them (BENCHMARKS.md, "What the objective reaches").
+
+Run from the repository root. About 0.4 s per optimisation step at 256 px on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from look import Judge, contact_sheet, load_photos, resize_short, structure
+from PIL import Image
+
+from stylecast.data import load_rgb, to_tensor
+from stylecast.stylizer import Stylizer
+from stylecast.train.objective import PerceptualObjective
+
+
+def optimise(objective: PerceptualObjective, features: Judge, photo: np.ndarray, painting: np.ndarray,
+             steps: int, lr: float) -> np.ndarray:
+    """The photo optimised against ``objective`` for ``painting``: ``steps`` of Adam on the logits of
+    its pixels (so they stay in (0, 1)), from the photo itself."""
+    vgg = features.vgg
+    frame = to_tensor(photo)[None]
+    with torch.no_grad():
+        targets = objective.painting_targets(vgg(to_tensor(painting)[None], objective.painting_layers))
+    logits = torch.logit(frame.clamp(1 / 255, 254 / 255)).requires_grad_(True)
+    optimiser = torch.optim.Adam([logits], lr=lr)
+    for _ in range(steps):
+        out = torch.sigmoid(logits)
+        loss = objective.total(objective.terms(vgg, out, frame, targets))
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+    with torch.no_grad():
+        picture = torch.sigmoid(logits)[0].permute(1, 2, 0).numpy()
+    return (picture * 255.0).round().astype(np.uint8)
+
+
+def bank_energy_cap(objective: PerceptualObjective, judge: Judge, paintings: list[Path]) -> dict[str, float]:
+    """The bank paintings' median Gram energy per style layer, as the trainer computes it for
+    ``loss.style_energy_cap``: above it a painting's style error counts relatively."""
+    with torch.no_grad():
+        grams = [objective.painting_targets(judge.vgg(to_tensor(resize_short(load_rgb(p), 256))[None],
+                                                      objective.painting_layers)) for p in paintings]
+    return {layer: float(torch.stack([(g[layer] ** 2).mean() for g in grams]).median())
+            for layer in objective.style_layers}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="shipped", help="a model file, or 'shipped'")
+    parser.add_argument("--knob", type=float, action="append",
+                        help="content-vs-style knob in [0, 1] (repeat); default 0.5, the recipe's balance")
+    parser.add_argument("--steps", type=int, default=300, help="optimisation steps per picture")
+    parser.add_argument("--lr", type=float, default=0.05, help="Adam's step size on the pixels' logits")
+    parser.add_argument("--photos", nargs="+", default=["../shared/data/content/val/bsds500"])
+    parser.add_argument("--count", type=int, default=2, help="photos from each folder")
+    parser.add_argument("--photo-offset", type=int, default=20, help="photos to skip in each folder")
+    parser.add_argument("--size", type=int, default=256, help="photos' shorter side")
+    parser.add_argument("--styles", default="starry_night,great_wave,the_scream,composition_vii,wheat_field,night_cafe")
+    parser.add_argument("--style-images", default="../shared/data/style")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sheet", type=Path, help="write a contact sheet (photo, painting, peer, G, optimised)")
+    args = parser.parse_args()
+    if args.steps < 1 or not np.isfinite(args.lr) or args.lr <= 0:
+        parser.error("--steps must be >= 1 and --lr a positive number")
+
+    torch.set_num_threads(args.threads)
+    judge = Judge()
+    for parameter in judge.vgg.parameters():
+        parameter.requires_grad_(False)
+    model = Stylizer(None if args.model == "shipped" else args.model)
+    recipe = model.meta.get("training", {}).get("loss")
+    if recipe is None:
+        sys.exit(f"{args.model} records no training recipe: its objective is unknown")
+    base = PerceptualObjective.from_recipe(recipe)
+    info = {s["name"]: s for s in model.style_info}
+    if recipe.get("style_energy_cap"):
+        base = base.with_energy_cap(bank_energy_cap(base, judge, [Path(args.style_images) / s["extra"]["image"]
+                                                                  for s in info.values()]))
+    knob_range = float(recipe.get("knob_range") or 1.0)
+    knobs = args.knob or [0.5]
+    if any(not 0.0 <= k <= 1.0 for k in knobs):
+        parser.error("--knob takes values in [0, 1]")
+    photos = load_photos(args.photos, args.count, args.size, args.photo_offset)
+
+    scores: dict[str, dict[str, list[float]]] = {}
+    sheet_rows = []
+    for name in args.styles.split(","):
+        painting_path = Path(args.style_images) / info[name]["extra"]["image"]
+        painting = resize_short(load_rgb(painting_path), 256)
+        painting_desc = judge.describe(painting)
+        code = model.code(name)
+        for photo_name, photo in photos:
+            outputs = {"peer": np.asarray(judge.peer.stylize_with(Image.fromarray(photo), str(painting_path)))}
+            for knob in knobs:
+                objective = base.rebalanced(knob_range ** (knob - 0.5))
+                outputs[f"G@{knob:g}"] = model.stylize(photo, code, knob=knob if model.has_knob else None)
+                outputs[f"optimised@{knob:g}"] = optimise(objective, judge, photo, painting, args.steps, args.lr)
+            photo_desc = judge.describe(photo)
+            for system, out in outputs.items():
+                closed = judge.closed(photo_desc, judge.describe(out), painting_desc)
+                row = scores.setdefault(system, {"structure": [], "peer": [], "lab": [], "gram": []})
+                row["structure"].append(structure(photo, out))
+                for key in ("peer", "lab", "gram"):
+                    row[key].append(closed[key])
+            sheet_rows.append((f"{photo_name} / {name}", [("photo", photo), ("painting", painting),
+                                                          *outputs.items()]))
+            print(f"{name} / {photo_name} done", file=sys.stderr, flush=True)
+
+    print(f"\n{args.model}, {len(sheet_rows)} pictures, {args.steps} steps per optimised picture\n")
+    print("| system | structure | closed, Gram | closed, peer's vector | closed, CIELAB |")
+    print("|---|---|---|---|---|")
+    for system, row in scores.items():
+        cells = [statistics.fmean(row[k]) for k in ("structure", "gram", "peer", "lab")]
+        print(f"| {system} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
+    if args.sheet:
+        contact_sheet(sheet_rows, args.sheet)
+        print(f"sheet: {args.sheet}")
+
+
+if __name__ == "__main__":
+    main()
