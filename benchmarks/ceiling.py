@@ -28,18 +28,18 @@ from look import Judge, contact_sheet, load_photos, resize_short, structure
 from PIL import Image
 
 from stylecast.data import load_rgb, to_tensor
+from stylecast.models.encoder import VGG19Features
+from stylecast.styling.encode import painting_tensor
+from stylecast.styling.painting import painting_scale, read_painting
 from stylecast.stylizer import Stylizer
 from stylecast.train.objective import PerceptualObjective
 
 
-def optimise(objective: PerceptualObjective, features: Judge, photo: np.ndarray, painting: np.ndarray,
-             steps: int, lr: float) -> np.ndarray:
-    """The photo optimised against ``objective`` for ``painting``: ``steps`` of Adam on the logits of
-    its pixels (so they stay in (0, 1)), from the photo itself."""
-    vgg = features.vgg
+def optimise(objective: PerceptualObjective, vgg: VGG19Features, photo: np.ndarray,
+             targets: dict[str, torch.Tensor], steps: int, lr: float) -> np.ndarray:
+    """The photo optimised against ``objective`` for a painting's ``targets`` (``painting_targets``):
+    ``steps`` of Adam on the logits of its pixels (so they stay in (0, 1)), from the photo itself."""
     frame = to_tensor(photo)[None]
-    with torch.no_grad():
-        targets = objective.painting_targets(vgg(to_tensor(painting)[None], objective.painting_layers))
     logits = torch.logit(frame.clamp(1 / 255, 254 / 255)).requires_grad_(True)
     optimiser = torch.optim.Adam([logits], lr=lr)
     for _ in range(steps):
@@ -53,14 +53,12 @@ def optimise(objective: PerceptualObjective, features: Judge, photo: np.ndarray,
     return (picture * 255.0).round().astype(np.uint8)
 
 
-def bank_energy_cap(objective: PerceptualObjective, judge: Judge, paintings: list[Path]) -> dict[str, float]:
-    """The bank paintings' median Gram energy per style layer, as the trainer computes it for
-    ``loss.style_energy_cap``: above it a painting's style error counts relatively."""
-    with torch.no_grad():
-        grams = [objective.painting_targets(judge.vgg(to_tensor(resize_short(load_rgb(p), 256))[None],
-                                                      objective.painting_layers)) for p in paintings]
-    return {layer: float(torch.stack([(g[layer] ** 2).mean() for g in grams]).median())
-            for layer in objective.style_layers}
+@torch.no_grad()
+def painting_targets(objective: PerceptualObjective, vgg: VGG19Features, path: Path, scale: int
+                     ) -> dict[str, torch.Tensor]:
+    """A painting file's targets as training computed them: read and scaled by the one preprocessing
+    (``stylecast.styling``) at the model's recorded painting scale."""
+    return objective.painting_targets(vgg(painting_tensor(read_painting(path), scale), objective.painting_layers))
 
 
 def main() -> None:
@@ -92,14 +90,18 @@ def main() -> None:
         sys.exit(f"{args.model} records no training recipe: its objective is unknown")
     base = PerceptualObjective.from_recipe(recipe)
     info = {s["name"]: s for s in model.style_info}
-    if recipe.get("style_energy_cap"):
-        base = base.with_energy_cap(bank_energy_cap(base, judge, [Path(args.style_images) / s["extra"]["image"]
-                                                                  for s in info.values()]))
+    scale = painting_scale(model.meta)
+    if recipe.get("style_energy_cap"):   # the bank's median Gram energy, as the trainer computes it
+        bank = [painting_targets(base, judge.vgg, Path(args.style_images) / s["extra"]["image"], scale)
+                for s in info.values()]
+        base = base.with_energy_cap(base.bank_energy_cap({layer: torch.cat([t[layer] for t in bank])
+                                                          for layer in base.style_layers}))
     knob_range = float(recipe.get("knob_range") or 1.0)
     knobs = args.knob or [0.5]
     if any(not 0.0 <= k <= 1.0 for k in knobs):
         parser.error("--knob takes values in [0, 1]")
     photos = load_photos(args.photos, args.count, args.size, args.photo_offset)
+    photo_desc = {name: judge.describe(photo) for name, photo in photos}
 
     scores: dict[str, dict[str, list[float]]] = {}
     sheet_rows = []
@@ -108,15 +110,15 @@ def main() -> None:
         painting = resize_short(load_rgb(painting_path), 256)
         painting_desc = judge.describe(painting)
         code = model.code(name)
+        targets = painting_targets(base, judge.vgg, painting_path, scale)   # the knob only reweighs the terms
         for photo_name, photo in photos:
             outputs = {"peer": np.asarray(judge.peer.stylize_with(Image.fromarray(photo), str(painting_path)))}
             for knob in knobs:
                 objective = base.rebalanced(knob_range ** (knob - 0.5))
                 outputs[f"G@{knob:g}"] = model.stylize(photo, code, knob=knob if model.has_knob else None)
-                outputs[f"optimised@{knob:g}"] = optimise(objective, judge, photo, painting, args.steps, args.lr)
-            photo_desc = judge.describe(photo)
+                outputs[f"optimised@{knob:g}"] = optimise(objective, judge.vgg, photo, targets, args.steps, args.lr)
             for system, out in outputs.items():
-                closed = judge.closed(photo_desc, judge.describe(out), painting_desc)
+                closed = judge.closed(photo_desc[photo_name], judge.describe(out), painting_desc)
                 row = scores.setdefault(system, {"structure": [], "peer": [], "lab": [], "gram": []})
                 row["structure"].append(structure(photo, out))
                 for key in ("peer", "lab", "gram"):

@@ -70,6 +70,6 @@ def widened_state(narrow: StyleNet, wide: StyleNet) -> dict[str, torch.Tensor]:
             new.copy_(old)
         else:
             new[tuple(slice(0, size) for size in old.shape)] = old
-            if new.dim() == 4 and new.shape[1] > 1 and new.shape[1] > old.shape[1]:
-                new[:, old.shape[1]:] = 0.0   # a dense convolution: the new channels add nothing yet
+            if new.dim() == 4 and new.shape[1] > old.shape[1]:   # a dense convolution (a depthwise one reads
+                new[:, old.shape[1]:] = 0.0                      # one channel): the new channels add nothing yet
     return state

@@ -102,6 +102,11 @@ class PerceptualObjective:
     def with_energy_cap(self, cap: Mapping[str, float] | None) -> PerceptualObjective:
         return dataclasses.replace(self, energy_cap=cap)
 
+    def bank_energy_cap(self, bank_targets: Mapping[str, torch.Tensor]) -> dict[str, float]:
+        """The cap of ``loss.style_energy_cap``: per style layer, the median Gram energy (mean squared entry)
+        of the bank's paintings, from their ``painting_targets`` stacked as ``{layer: (S, C, C)}``."""
+        return {layer: float((bank_targets[layer] ** 2).mean(dim=(1, 2)).median()) for layer in self.style_layers}
+
     @property
     def output_layers(self) -> list[str]:
         """Every VGG layer the objective reads from the stylized frames."""

@@ -200,8 +200,7 @@ class Trainer:
         # a painting's style error relatively (losses.style_loss).
         self.energy_cap: dict[str, float] | None = None
         if self.config.loss.style_energy_cap:
-            self.energy_cap = {layer: float((self.target_grams[layer] ** 2).mean(dim=(1, 2)).median())
-                               for layer in self.objective.style_layers}
+            self.energy_cap = self.objective.bank_energy_cap(self.target_grams)
         self.style_stats = torch.stack(stats)                                       # (S, K, D)
 
     def style_statistics_of(self, image: torch.Tensor) -> torch.Tensor:
