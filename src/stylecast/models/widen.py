@@ -3,6 +3,8 @@
 The objective's own optimum is far ahead of G on every measure (BENCHMARKS.md, "What the objective
 reaches"): G falls short of its losses, and a wider G within the speed budget is the lever that
 follows. Training one from scratch takes many CPU-hours; widening lets it start from the shipped G.
+At 60 channels and 1,000 steps on two cores it did not pass its 48-channel control, at 0.76x the frame
+rate (BENCHMARKS.md, "The wider G at step 1,000"); a much longer run is what could still show a gain.
 
 Only the residual width (``GeneratorConfig.channels``, at H/4) grows. In the wider G each of the old
 channels is computed exactly as before: every weight among old channels is copied, a dense (1 x 1)
