@@ -91,10 +91,13 @@ def main() -> None:
     base = PerceptualObjective.from_recipe(recipe)
     info = {s["name"]: s for s in model.style_info}
     scale = painting_scale(model.meta)
-    if recipe.get("style_energy_cap"):   # the bank's median Gram energy, as the trainer computes it
-        bank = [painting_targets(base, judge.vgg, Path(args.style_images) / s["extra"]["image"], scale)
-                for s in info.values()]
-        base = base.with_energy_cap(base.bank_energy_cap({layer: torch.cat([t[layer] for t in bank])
+    names = args.styles.split(",")
+    # Each painting's targets once (the cap and the knob only reweigh the terms): the styles measured,
+    # and with the energy cap every bank painting, whose median Gram energy is the cap.
+    targets = {name: painting_targets(base, judge.vgg, Path(args.style_images) / info[name]["extra"]["image"], scale)
+               for name in (info if recipe.get("style_energy_cap") else names)}
+    if recipe.get("style_energy_cap"):
+        base = base.with_energy_cap(base.bank_energy_cap({layer: torch.cat([t[layer] for t in targets.values()])
                                                           for layer in base.style_layers}))
     knob_range = float(recipe.get("knob_range") or 1.0)
     knobs = args.knob or [0.5]
@@ -105,18 +108,18 @@ def main() -> None:
 
     scores: dict[str, dict[str, list[float]]] = {}
     sheet_rows = []
-    for name in args.styles.split(","):
+    for name in names:
         painting_path = Path(args.style_images) / info[name]["extra"]["image"]
         painting = resize_short(load_rgb(painting_path), 256)
         painting_desc = judge.describe(painting)
         code = model.code(name)
-        targets = painting_targets(base, judge.vgg, painting_path, scale)   # the knob only reweighs the terms
         for photo_name, photo in photos:
             outputs = {"peer": np.asarray(judge.peer.stylize_with(Image.fromarray(photo), str(painting_path)))}
             for knob in knobs:
                 objective = base.rebalanced(knob_range ** (knob - 0.5))
                 outputs[f"G@{knob:g}"] = model.stylize(photo, code, knob=knob if model.has_knob else None)
-                outputs[f"optimised@{knob:g}"] = optimise(objective, judge.vgg, photo, targets, args.steps, args.lr)
+                outputs[f"optimised@{knob:g}"] = optimise(objective, judge.vgg, photo, targets[name], args.steps,
+                                                            args.lr)
             for system, out in outputs.items():
                 closed = judge.closed(photo_desc[photo_name], judge.describe(out), painting_desc)
                 row = scores.setdefault(system, {"structure": [], "peer": [], "lab": [], "gram": []})
