@@ -10,7 +10,10 @@
 #            control by the peer's vector at steps 750 and 1,000, and no slower (BENCHMARKS.md, same section);
 #            on the whole recipe from scratch on the CPU it kept 0.2 less structure and fell behind by step
 #            2,000 ("The whole recipe from scratch"), so it stays here only as a check at more steps
-#   48x5k5   5x5 depthwise kernels in the blocks (0.90 GMAC; 3.17x the peer end to end on a Zen 3)
+#   48x5k5   5x5 depthwise kernels in the blocks (0.90 GMAC; 3.17x the peer end to end on a Zen 3); on the
+#            whole recipe from scratch on the CPU it trailed the control by the peer's vector at steps 1,000
+#            and 1,500 with 0.3 less structure, and collapsed (D won) after 1,500 ("5x5 kernels on the whole
+#            recipe"), so like 64x3 it stays only as a check at more steps
 #   stem48   48 channels at H/2, where the strokes are drawn (0.86 GMAC; 2.84x the peer end to end on a
 #            Zen 3, below the 3x goal, so a win here would need a faster way to run it before it ships)
 #
