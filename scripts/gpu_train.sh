@@ -55,8 +55,11 @@ common=(--set run.vgg19=gpu_pack/vgg19.bin --set "run.minutes=$minutes" --set ru
 # From scratch: the recipe's warm-start settings go back to the zoo recipe's (configs/zoo.toml), and the
 # style encoder has no offset head: from scratch at G's rate it diverged (offsets of 350 by step 2,000, every
 # pool painting a flat grey picture; BENCHMARKS.md, "The scratch recipe's offsets diverged").
+# The rates drop to a quarter at step 2,500: at the full rate the control broke after step 2,500 on the CPU and a
+# quarter of it held (BENCHMARKS.md, "The control trained on").
 scratch=(--set loss.encoder_start=2000 --set optim.g_lr=1e-3 --set optim.code_lr=2e-2 --set optim.warmup_steps=200
-         --set encoder.offsets=false --set model.upsample=project_first)
+         --set encoder.offsets=false --set model.upsample=project_first
+         --set optim.lr_drop_step=2500 --set optim.lr_drop_factor=0.25)
 declare -A shapes=(
   [48x5]=""
   [64x3]="--set model.channels=64 --set model.blocks=3"

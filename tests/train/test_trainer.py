@@ -209,6 +209,42 @@ def test_ema_survives_resume_and_starts_from_g_on_an_old_checkpoint(tiny_overrid
         _trainer(tiny_overrides, tmp_path / "f", ["optim.ema_decay=1.0"])
 
 
+def test_the_rates_drop_at_their_step_through_a_resume(tiny_overrides: list[str], tmp_path: Path) -> None:
+    extra = ["optim.warmup_steps=1", "run.precision='fp32'", "optim.g_lr=1e-3", "optim.code_lr=2e-2",
+             "optim.d_lr=2e-4"]
+    drop = ["optim.lr_drop_step=3", "optim.lr_drop_factor=0.25"]
+    straight, resumed = _straight_and_resumed(tiny_overrides, tmp_path, extra + drop)
+    for ours, theirs in zip(resumed.history, straight.history, strict=True):
+        assert ours["g_total"] == pytest.approx(theirs["g_total"], rel=1e-5, abs=1e-7)
+    for trainer in (straight, resumed):
+        assert [group["lr"] for group in trainer.g_opt.param_groups] == pytest.approx([2.5e-4, 5e-3])
+        assert trainer.d_opt.param_groups[0]["lr"] == pytest.approx(5e-5)
+    # Without the drop, the same seed trains identically up to step 3 and differs after it.
+    plain = _trainer(tiny_overrides, tmp_path / "p", extra)
+    plain.fit(5)
+    dropped = _trainer(tiny_overrides, tmp_path / "q", extra + drop)
+    dropped.fit(5)
+    for step in range(4):
+        assert dropped.history[step]["g_total"] == pytest.approx(plain.history[step]["g_total"], rel=1e-6), step
+    assert dropped.history[4]["g_total"] != pytest.approx(plain.history[4]["g_total"], rel=1e-6)
+    assert plain.rates_at(10) == pytest.approx((1e-3, 2e-2, 2e-4))
+
+
+def test_a_resume_takes_the_recipes_rates_not_the_checkpoints(tiny_overrides: list[str], tmp_path: Path) -> None:
+    first = _trainer(tiny_overrides, tmp_path / "a", ["optim.g_lr=1e-3"])
+    first.fit(1)
+    later = _trainer(tiny_overrides, tmp_path / "b", ["optim.g_lr=3e-4"])
+    later.resume(tmp_path / "a" / "checkpoint.pt")
+    later.fit(2)
+    assert later.g_opt.param_groups[0]["lr"] == pytest.approx(3e-4)
+
+
+@pytest.mark.parametrize("bad", ["optim.lr_drop_factor=0", "optim.lr_drop_factor=2", "optim.lr_drop_step=-1"])
+def test_absurd_rate_drops_are_refused(tiny_overrides: list[str], tmp_path: Path, bad: str) -> None:
+    with pytest.raises(InputError, match=bad.split("=")[0].replace(".", r"\.") + ".*outside"):
+        _trainer(tiny_overrides, tmp_path, [bad])
+
+
 def test_time_budget_stops_and_saves_and_snapshots_are_kept(tiny_overrides: list[str], tmp_path: Path) -> None:
     trainer = _trainer(tiny_overrides, tmp_path, ["run.minutes=1e-9", "run.snapshot_every=1"])
     summary = trainer.fit(50)

@@ -89,6 +89,11 @@ class OptimConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     warmup_steps: int = 0                              # steps before D and the adversarial loss start
+    lr_drop_step: int = 0                              # > 0: from this step on, every rate (G's, the bank's,
+    lr_drop_factor: float = 1.0                        # D's) is multiplied by lr_drop_factor; the from-scratch
+                                                       # rate broke the look recipe after step 2,500 on a CPU
+                                                       # and a quarter of it held (BENCHMARKS.md, "The control
+                                                       # trained on")
     ema_decay: float = 0.0                             # > 0: the model file holds a running average of
                                                        # G's weights (Yazici et al. 2019); 0: G as trained
 
@@ -184,6 +189,8 @@ def _range_of(section: str, key: str) -> tuple[float, float]:
         return 0.0, 1.0
     if key == "ema_decay":
         return 0.0, 0.999999
+    if key == "lr_drop_factor":
+        return 1e-6, 1.0
     if key.endswith("_lr"):
         return 1e-12, 10.0
     if key in ("size", "style_size", "d_crop", "content_short_side", "painting_crop"):
@@ -194,8 +201,8 @@ def _range_of(section: str, key: str) -> tuple[float, float]:
         return 1, 4096
     if section in ("model", "encoder"):
         return 0, 4096
-    if key in ("steps", "snapshot_every", "warmup_steps", "encoder_start", "temporal_start", "log_every",
-               "image_every", "seed", "paintings_limit", "threads"):
+    if key in ("steps", "snapshot_every", "warmup_steps", "lr_drop_step", "encoder_start", "temporal_start",
+               "log_every", "image_every", "seed", "paintings_limit", "threads"):
         return 0, 10**9
     return 0.0, 1e12   # weights, ranges, minutes: non-negative
 

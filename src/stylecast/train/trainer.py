@@ -365,7 +365,24 @@ class Trainer:
         return {"d_real": float(loss_real.detach()), "d_fake": float(loss_fake.detach()),
                 "d_total": float(total.detach())}
 
+    def rates_at(self, step: int) -> tuple[float, float, float]:
+        """G's, the bank's and D's learning rates for the update at ``step``: the recipe's, times
+        ``optim.lr_drop_factor`` from ``optim.lr_drop_step`` on (0: never)."""
+        opt = self.config.optim
+        factor = opt.lr_drop_factor if 0 < opt.lr_drop_step <= step else 1.0
+        return opt.g_lr * factor, opt.code_lr * factor, opt.d_lr * factor
+
+    def _set_rates(self) -> None:
+        # From the config at every step, not from the optimizers' state: a resumed checkpoint, or a recipe
+        # whose rates changed since it was written, gets the rates its step calls for.
+        g_lr, code_lr, d_lr = self.rates_at(self.step)
+        for index, group in enumerate(self.g_opt.param_groups):
+            group["lr"] = g_lr if index == 0 else code_lr
+        for group in self.d_opt.param_groups:
+            group["lr"] = d_lr
+
     def train_step(self, batch: Batch) -> dict[str, float]:
+        self._set_rates()
         report, fakes, codes = self.g_step(batch)
         if self.step >= self.config.optim.warmup_steps and not self.encoder_only:  # D judges G, which learns
             report.update(self.d_step(batch, fakes, codes))
